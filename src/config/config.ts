@@ -1,0 +1,196 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
+import { z } from 'zod';
+
+/**
+ * The one configuration tree. Every field has a one-line doc and a default; unknown keys are
+ * rejected. Loaded once at start from an optional JSON file and FACEGATE_* environment
+ * variables (see loadConfig), then passed down: nothing else reads the environment.
+ */
+
+const imageLimitsSchema = z.strictObject({
+  /** Largest encoded image accepted, in bytes. */
+  maxBytes: z.number().int().positive().default(15 * 1024 * 1024),
+  /** Largest decoded image accepted, in pixels (width × height); guards against decompression bombs. */
+  maxPixels: z.number().int().positive().default(40_000_000),
+  /** Largest side the pipeline works on, in pixels; larger images are scaled down after decoding. */
+  maxSidePx: z.number().int().positive().default(1920),
+  /** Accepted encoded formats, as sharp names them. */
+  formats: z.array(z.enum(['jpeg', 'png', 'webp', 'gif', 'tiff', 'avif', 'heif'])).default(['jpeg', 'png', 'webp']),
+});
+
+const qualitySchema = z.strictObject({
+  /** Smallest face accepted for recognition or enrollment: the shorter side of its box, in pixels. */
+  minFaceSizePx: z.number().positive().default(48),
+  /** Lowest sharpness accepted (variance of the Laplacian on a 112-px grey face crop). */
+  minSharpness: z.number().nonnegative().default(25),
+  /** Darkest mean face brightness accepted, 0..255. */
+  minBrightness: z.number().min(0).max(255).default(40),
+  /** Brightest mean face brightness accepted, 0..255. */
+  maxBrightness: z.number().min(0).max(255).default(225),
+  /** Lowest face contrast accepted (standard deviation of grey levels, 0..255). */
+  minContrast: z.number().min(0).max(255).default(18),
+  /** Largest |yaw| accepted for recognition, in degrees. */
+  maxYawDeg: z.number().min(0).max(90).default(45),
+  /** Largest |pitch| accepted for recognition, in degrees. */
+  maxPitchDeg: z.number().min(0).max(90).default(35),
+});
+
+const visionSchema = z.strictObject({
+  /**
+   * Which face engine runs: 'onnx' (fr_detect + fr_landmark + fr_feature, the default, chosen by
+   * measurement), 'human' (Human's BlazeFace + mesh + faceres), or 'human-fr' (Human's BlazeFace +
+   * mesh for detection and landmarks, fr_feature for the embedding).
+   */
+  engine: z.enum(['onnx', 'human', 'human-fr']).default('onnx'),
+  /** Worker threads running the engine; each holds its own single-threaded model sessions. */
+  workers: z.number().int().min(1).max(64).default(availableParallelism()),
+  /** Folder holding the faceplugin ONNX models (installed by `npm install`). */
+  modelsDir: z.string().default('models/faceplugin'),
+  /** Most faces reported per image. */
+  maxFaces: z.number().int().min(1).max(100).default(20),
+  /** Detector confidence below which a detection is dropped; unset = the engine's calibrated default. */
+  minFaceScore: z.number().min(0).max(1).optional(),
+  /** Liveness score (0..1) below which a face is treated as a spoof. */
+  livenessThreshold: z.number().min(0).max(1).default(0.3),
+  /** Jobs allowed to wait for a worker before new ones are refused as overloaded. */
+  maxQueue: z.number().int().min(1).default(64),
+  /** A job taking longer than this is failed and its worker replaced, in milliseconds. */
+  jobTimeoutMs: z.number().int().positive().default(30_000),
+  image: imageLimitsSchema.default(imageLimitsSchema.parse({})),
+  quality: qualitySchema.default(qualitySchema.parse({})),
+});
+
+const identitySchema = z.strictObject({
+  /** One-to-one verification: cosine similarity at or above this means "same person" (from `facegate eval`). */
+  verifyThreshold: z.number().min(-1).max(1).default(0.36),
+  /** One-to-many search: the best match must reach this cosine similarity to be named (from `facegate eval`). */
+  searchThreshold: z.number().min(-1).max(1).default(0.45),
+});
+
+const serverSchema = z.strictObject({
+  /** Address the HTTP server listens on. */
+  host: z.string().default('0.0.0.0'),
+  /** TCP port of the HTTP server. */
+  port: z.number().int().min(0).max(65535).default(8080),
+  /** Log level of the structured (pino) log. */
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export const configSchema = z.strictObject({
+  /** Folder for the embedded database and other state. */
+  dataDir: z.string().default('data'),
+  server: serverSchema.default(serverSchema.parse({})),
+  vision: visionSchema.default(visionSchema.parse({})),
+  identity: identitySchema.default(identitySchema.parse({})),
+});
+
+export type Config = z.infer<typeof configSchema>;
+export type VisionConfig = Config['vision'];
+export type QualityLimits = VisionConfig['quality'];
+export type ImageLimits = VisionConfig['image'];
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+function snakeToCamel(segment: string): string {
+  return segment.toLowerCase().replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+}
+
+function parseEnvValue(raw: string): Json {
+  try {
+    return JSON.parse(raw) as Json;
+  } catch {
+    return raw;
+  }
+}
+
+/**
+ * Turns FACEGATE_* variables into a partial config tree: `__` separates levels and each level is
+ * UPPER_SNAKE for a camelCase key, so FACEGATE_VISION__MAX_FACES=5 sets vision.maxFaces.
+ * PORT and DATABASE_URL are honoured as the usual shorthands.
+ */
+export function configFromEnv(env: NodeJS.ProcessEnv): Record<string, Json> {
+  const tree: Record<string, Json> = {};
+  const set = (path: string[], value: Json): void => {
+    let node = tree;
+    path.slice(0, -1).forEach((key) => {
+      const next = node[key];
+      if (typeof next !== 'object' || next === null || Array.isArray(next)) node[key] = {};
+      node = node[key] as Record<string, Json>;
+    });
+    node[path[path.length - 1]!] = value;
+  };
+  if (env.PORT) set(['server', 'port'], parseEnvValue(env.PORT));
+  for (const [name, raw] of Object.entries(env)) {
+    if (!name.startsWith('FACEGATE_') || raw === undefined || name === 'FACEGATE_CONFIG') continue;
+    const path = name.slice('FACEGATE_'.length).split('__').map(snakeToCamel);
+    if (path.some((p) => p === '')) continue;
+    set(path, parseEnvValue(raw));
+  }
+  return tree;
+}
+
+function deepMerge(base: Record<string, Json>, over: Record<string, Json>): Record<string, Json> {
+  const out: Record<string, Json> = { ...base };
+  for (const [key, value] of Object.entries(over)) {
+    const prev = out[key];
+    out[key] =
+      value && typeof value === 'object' && !Array.isArray(value) && prev && typeof prev === 'object' && !Array.isArray(prev)
+        ? deepMerge(prev, value)
+        : value;
+  }
+  return out;
+}
+
+/** Validates a raw tree, turning zod's issues into one readable ConfigError. */
+export function parseConfig(raw: unknown): Config {
+  const result = configSchema.safeParse(raw);
+  if (!result.success) {
+    const lines = result.error.issues.map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  return result.data;
+}
+
+export interface LoadConfigOptions {
+  env?: NodeJS.ProcessEnv;
+  /** A JSON config file; default $FACEGATE_CONFIG, else ./facegate.config.json when present. */
+  file?: string;
+  /** Highest-precedence overrides (CLI flags, tests). */
+  overrides?: Record<string, unknown>;
+}
+
+/** Loads the effective config: defaults < file < environment < overrides. */
+export function loadConfig(options: LoadConfigOptions = {}): Config {
+  const env = options.env ?? process.env;
+  const file = options.file ?? env.FACEGATE_CONFIG ?? (existsSync('facegate.config.json') ? 'facegate.config.json' : undefined);
+  let fromFile: Record<string, Json> = {};
+  if (file) {
+    const path = resolve(file);
+    try {
+      fromFile = JSON.parse(readFileSync(path, 'utf8')) as Record<string, Json>;
+    } catch (err) {
+      throw new ConfigError(`cannot read config file ${path}: ${(err as Error).message}`);
+    }
+  }
+  const merged = deepMerge(deepMerge(fromFile, configFromEnv(env)), (options.overrides ?? {}) as Record<string, Json>);
+  return parseConfig(merged);
+}
+
+const SECRET_KEY = /(secret|password|token|key|databaseUrl)$/i;
+
+/** The config with secrets masked, for printing at start. */
+export function maskedConfig(config: Config): unknown {
+  const mask = (value: unknown, key: string): unknown => {
+    if (value && typeof value === 'object' && !Array.isArray(value)) {
+      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, mask(v, k)]));
+    }
+    return SECRET_KEY.test(key) && typeof value === 'string' && value ? '***' : value;
+  };
+  return mask(config, '');
+}

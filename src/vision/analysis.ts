@@ -1,0 +1,31 @@
+import type { DetectedFace, FaceQuality } from '../domain/types.ts';
+import type { Embedding, VisionStage } from './face-engine.ts';
+
+/** Which faces of an image to embed: embedding is the expensive step, so callers ask for what they need. */
+export type EmbedSelection = 'all' | 'none' | 'largest';
+
+export interface AnalyzeOptions {
+  embed: EmbedSelection;
+  /** Score liveness for every face (costs ≈12 CPU-ms a face). */
+  liveness: boolean;
+  /** Overrides the configured maximum number of faces. */
+  maxFaces?: number;
+}
+
+/** One face as the pipeline reports it. */
+export interface AnalyzedFace extends DetectedFace {
+  quality: FaceQuality;
+  /** 0..1, 1 = live; absent when not asked for. */
+  liveness?: number;
+  /** Present for the faces selected for embedding. */
+  embedding?: Embedding;
+}
+
+export interface AnalyzeResult {
+  /** Size of the image the faces' coordinates refer to (after EXIF rotation and any downscale). */
+  width: number;
+  height: number;
+  faces: AnalyzedFace[];
+  /** Wall-clock milliseconds spent per stage inside the worker. */
+  timingsMs: Partial<Record<VisionStage, number>>;
+}

@@ -1,0 +1,83 @@
+import sharp, { type Metadata } from 'sharp';
+import type { ImageLimits } from '../config/config.ts';
+import type { RgbImage } from '../domain/types.ts';
+import { ImageTooLargeError, InvalidImageError } from './errors.ts';
+
+// A long-running server must not let libvips cache decoded images between unrelated requests.
+sharp.cache(false);
+// Parallelism comes from the worker pool; one libvips thread per worker keeps CPU accounting honest.
+sharp.concurrency(1);
+
+/** The limits used when a caller gives none (the config defaults). */
+export const DEFAULT_IMAGE_LIMITS: ImageLimits = {
+  maxBytes: 15 * 1024 * 1024,
+  maxPixels: 40_000_000,
+  maxSidePx: 1920,
+  formats: ['jpeg', 'png', 'webp'],
+};
+
+/**
+ * Decodes an encoded image into 8-bit RGB, applying EXIF orientation and the configured limits:
+ * byte size, decoded pixel count (checked from the header, before any pixel is decoded), format,
+ * and a largest side beyond which the image is scaled down. Bad input throws InvalidImageError or
+ * ImageTooLargeError with a message fit for a client; it never crashes the caller.
+ */
+export async function decodeImage(bytes: Uint8Array, limits: ImageLimits = DEFAULT_IMAGE_LIMITS): Promise<RgbImage> {
+  if (bytes.byteLength === 0) throw new InvalidImageError('the image is empty (0 bytes)');
+  if (bytes.byteLength > limits.maxBytes) {
+    throw new ImageTooLargeError(`the image is ${bytes.byteLength} bytes; the limit is ${limits.maxBytes} bytes`);
+  }
+  const input = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let metadata: Metadata;
+  try {
+    // limitInputPixels makes libvips refuse a decompression bomb from its header alone.
+    metadata = await sharp(input, { limitInputPixels: limits.maxPixels, failOn: 'error' }).metadata();
+  } catch (err) {
+    throw new InvalidImageError(`the data is not a readable image (${describeSharpError(err)})`);
+  }
+  const format = metadata.format as string | undefined;
+  if (!format || !(limits.formats as string[]).includes(format)) {
+    throw new InvalidImageError(`image format ${format ?? 'unknown'} is not accepted; accepted: ${limits.formats.join(', ')}`);
+  }
+  const width = metadata.width ?? 0;
+  const height = metadata.height ?? 0;
+  if (width < 1 || height < 1) throw new InvalidImageError('the image has no pixels');
+  if (width * height > limits.maxPixels) {
+    throw new ImageTooLargeError(`the image is ${width}×${height} pixels; the limit is ${limits.maxPixels} pixels`);
+  }
+  try {
+    const { data, info } = await sharp(input, { limitInputPixels: limits.maxPixels, failOn: 'error' })
+      .rotate() // applies EXIF orientation
+      .resize({ width: limits.maxSidePx, height: limits.maxSidePx, fit: 'inside', withoutEnlargement: true })
+      .removeAlpha()
+      .toColourspace('srgb')
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    if (info.channels !== 3) throw new InvalidImageError(`decoded to ${info.channels} channels, expected 3`);
+    return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
+  } catch (err) {
+    if (err instanceof InvalidImageError) throw err;
+    throw new InvalidImageError(`the image could not be decoded (${describeSharpError(err)})`);
+  }
+}
+
+/** Encodes RGB pixels as JPEG (thumbnails, test fixtures, video frames). */
+export async function encodeJpeg(image: RgbImage, quality = 90): Promise<Buffer> {
+  return sharp(Buffer.from(image.data.buffer, image.data.byteOffset, image.data.byteLength), {
+    raw: { width: image.width, height: image.height, channels: 3 },
+  })
+    .jpeg({ quality })
+    .toBuffer();
+}
+
+/** Reads pixels from a file path (CLI tools, tests, benchmarks). */
+export async function decodeImageFile(path: string, limits: ImageLimits = DEFAULT_IMAGE_LIMITS): Promise<RgbImage> {
+  const { readFile } = await import('node:fs/promises');
+  return decodeImage(await readFile(path), limits);
+}
+
+function describeSharpError(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  // libvips messages can run to several lines of internals; the first line is the useful part.
+  return message.split('\n')[0]!.slice(0, 200);
+}
