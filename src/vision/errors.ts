@@ -1,16 +1,22 @@
-/**
- * Errors the vision layer raises. Each has a stable code; the API maps them to 4xx answers.
- * Expected outcomes (no face, several faces) are results, not errors.
- */
-export class VisionError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
+import { AppError } from '../domain/errors.ts';
+
+/** Errors the vision layer raises. Expected outcomes (no face, several faces) are results, not errors. */
+export class VisionError extends AppError {
+  constructor(code: string, message: string, status = VISION_ERROR_STATUS[code] ?? 422) {
+    super(code, status, message);
     this.name = 'VisionError';
   }
 }
+
+/** HTTP status for each vision error code; the worker sends codes across threads, so statuses are looked up, not carried. */
+const VISION_ERROR_STATUS: Record<string, number> = {
+  invalid_image: 400,
+  image_too_large: 413,
+  vision_internal_error: 422,
+  model_missing: 503,
+  vision_worker_failed: 503,
+  vision_overloaded: 503,
+};
 
 /** The input is not an image we accept: empty, truncated, not an image, an unsupported format. */
 export class InvalidImageError extends VisionError {

@@ -1,0 +1,55 @@
+import type { VisionConfig } from '../config/config.ts';
+import { assessQuality } from '../domain/quality.ts';
+import type { DetectedFace, RgbImage } from '../domain/types.ts';
+import type { AnalyzeOptions, AnalyzedFace, AnalyzeResult } from './analysis.ts';
+import type { FaceEngine, StageProfiler, VisionStage } from './face-engine.ts';
+import { timed } from './face-engine.ts';
+import { measureFaceStats } from './face-stats.ts';
+
+/** Adds up wall-clock milliseconds per stage; inside a worker with single-threaded sessions this tracks CPU time. */
+export class WallClockProfiler implements StageProfiler {
+  readonly totalsMs: Partial<Record<VisionStage, number>> = {};
+
+  async measure<T>(stage: VisionStage, fn: () => Promise<T>): Promise<T> {
+    const start = performance.now();
+    try {
+      return await fn();
+    } finally {
+      this.totalsMs[stage] = (this.totalsMs[stage] ?? 0) + performance.now() - start;
+    }
+  }
+}
+
+function area(face: DetectedFace): number {
+  return face.box.width * face.box.height;
+}
+
+/**
+ * The per-image pipeline: detect (with landmarks and pose) → quality → liveness → embedding for
+ * the faces the caller asked for. Embedding is the expensive step, so only selected faces pay it.
+ */
+export async function analyzeImage(
+  engine: FaceEngine,
+  image: RgbImage,
+  options: AnalyzeOptions,
+  config: Pick<VisionConfig, 'maxFaces' | 'minFaceScore' | 'quality'>,
+  profiler: WallClockProfiler = new WallClockProfiler(),
+): Promise<AnalyzeResult> {
+  const detected = await engine.detect(
+    image,
+    { maxFaces: options.maxFaces ?? config.maxFaces, minScore: config.minFaceScore },
+    profiler,
+  );
+  const largest = detected.reduce<DetectedFace | undefined>((best, f) => (!best || area(f) > area(best) ? f : best), undefined);
+  const faces: AnalyzedFace[] = [];
+  for (const face of detected) {
+    const stats = await timed(profiler, 'quality', async () => measureFaceStats(image, face.box));
+    const analyzed: AnalyzedFace = { ...face, quality: assessQuality(face, stats, config.quality) };
+    if (options.liveness) analyzed.liveness = await engine.liveness(image, face, profiler);
+    if (options.embed === 'all' || (options.embed === 'largest' && face === largest)) {
+      analyzed.embedding = await engine.embed(image, face, profiler);
+    }
+    faces.push(analyzed);
+  }
+  return { width: image.width, height: image.height, faces, timingsMs: profiler.totalsMs };
+}

@@ -1,0 +1,212 @@
+import { EventEmitter } from 'node:events';
+import { Worker } from 'node:worker_threads';
+import type { VisionConfig } from '../config/config.ts';
+import type { AnalyzeOptions, AnalyzeResult } from './analysis.ts';
+import { VisionError, WorkerFailedError } from './errors.ts';
+import type { WorkerReply, WorkerRequest, WorkerStartup } from './vision.worker.ts';
+
+/** Runs the face engine on worker threads, so the server's event loop never runs inference. */
+export interface VisionPool {
+  readonly size: number;
+  /** Decodes an encoded image and analyses it on the next free worker. */
+  analyze(bytes: Uint8Array, options: AnalyzeOptions): Promise<AnalyzeResult>;
+  stats(): VisionPoolStats;
+  close(): Promise<void>;
+}
+
+export interface VisionPoolStats {
+  workers: number;
+  busy: number;
+  queued: number;
+  completed: number;
+  failed: number;
+  /** Workers replaced after a crash or a timed-out job. */
+  restarts: number;
+}
+
+/** Thrown when more jobs wait than vision.maxQueue allows: the caller should shed load, not queue. */
+export class VisionOverloadedError extends VisionError {
+  constructor(queued: number) {
+    super('vision_overloaded', `the face engine is busy (${queued} jobs waiting); try again shortly`);
+  }
+}
+
+export interface VisionPoolOptions {
+  /** Lets tests crash a worker on purpose ({ crash: true } jobs); never set in production. */
+  allowCrashForTests?: boolean;
+  onWorkerError?: (message: string) => void;
+}
+
+interface Job {
+  request: WorkerRequest;
+  transfer: ArrayBuffer[];
+  resolve: (result: AnalyzeResult) => void;
+  reject: (err: Error) => void;
+}
+
+interface Slot {
+  worker: Worker;
+  job?: Job;
+  timer?: NodeJS.Timeout;
+  ready: boolean;
+}
+
+const WORKER_URL = new URL(import.meta.url.endsWith('.ts') ? './vision.worker.ts' : './vision.worker.js', import.meta.url);
+
+/** Source-tree workers are TypeScript: they need tsx's loader, resolved from here so any cwd works. */
+function workerExecArgv(): string[] | undefined {
+  return WORKER_URL.pathname.endsWith('.ts') ? ['--import', import.meta.resolve('tsx')] : undefined;
+}
+
+class WorkerPool extends EventEmitter implements VisionPool {
+  private readonly slots: Slot[] = [];
+  private readonly queue: Job[] = [];
+  private nextId = 1;
+  private closed = false;
+  private counters = { completed: 0, failed: 0, restarts: 0 };
+
+  constructor(
+    private readonly config: VisionConfig,
+    private readonly options: VisionPoolOptions,
+  ) {
+    super();
+  }
+
+  get size(): number {
+    return this.slots.length;
+  }
+
+  /** Starts every worker and waits until each has loaded its models (or one fails to). */
+  async start(): Promise<void> {
+    const starts = Array.from({ length: this.config.workers }, () => this.spawn());
+    try {
+      await Promise.all(starts);
+    } catch (err) {
+      await this.close();
+      throw err;
+    }
+  }
+
+  private spawn(): Promise<Slot> {
+    const startup: WorkerStartup = { config: this.config, allowCrashForTests: this.options.allowCrashForTests === true };
+    const worker = new Worker(WORKER_URL, { workerData: startup, execArgv: workerExecArgv() });
+    const slot: Slot = { worker, ready: false };
+    this.slots.push(slot);
+    return new Promise((resolve, reject) => {
+      worker.on('message', (reply: WorkerReply) => {
+        if (reply.type === 'ready') {
+          slot.ready = true;
+          resolve(slot);
+          this.dispatch();
+        } else if (reply.type === 'load-failed') {
+          reject(new VisionError(reply.error.code, reply.error.message));
+        } else {
+          this.finish(slot, reply);
+        }
+      });
+      worker.on('error', (err) => {
+        this.options.onWorkerError?.(`vision worker error: ${err.message}`);
+        if (!slot.ready) reject(new WorkerFailedError(`a vision worker failed to start: ${err.message}`));
+      });
+      worker.on('exit', (code) => {
+        if (!slot.ready) reject(new WorkerFailedError(`a vision worker exited during start-up (code ${code})`));
+        this.replace(slot, code);
+      });
+    });
+  }
+
+  /** A worker that died mid-job answers that job with an error and is replaced. */
+  private replace(slot: Slot, exitCode: number): void {
+    const index = this.slots.indexOf(slot);
+    if (index >= 0) this.slots.splice(index, 1);
+    if (slot.timer) clearTimeout(slot.timer);
+    if (slot.job) {
+      this.counters.failed++;
+      slot.job.reject(new WorkerFailedError(`the vision worker stopped while processing this image (exit code ${exitCode})`));
+      slot.job = undefined;
+    }
+    if (this.closed || !slot.ready) return;
+    this.counters.restarts++;
+    this.spawn().catch((err: Error) => {
+      this.options.onWorkerError?.(`could not replace a vision worker: ${err.message}`);
+      // With no worker left, queued jobs would wait forever: answer them now.
+      if (this.slots.length === 0) this.failQueued(new WorkerFailedError('no vision worker is running'));
+    });
+  }
+
+  private finish(slot: Slot, reply: Extract<WorkerReply, { type: 'result' | 'error' }>): void {
+    const job = slot.job;
+    if (!job || job.request.id !== reply.id) return;
+    if (slot.timer) clearTimeout(slot.timer);
+    slot.job = undefined;
+    if (reply.type === 'result') {
+      this.counters.completed++;
+      job.resolve(reply.result);
+    } else {
+      this.counters.failed++;
+      job.reject(new VisionError(reply.error.code, reply.error.message));
+    }
+    this.dispatch();
+  }
+
+  private dispatch(): void {
+    for (const slot of this.slots) {
+      if (this.queue.length === 0) return;
+      if (!slot.ready || slot.job) continue;
+      const job = this.queue.shift()!;
+      slot.job = job;
+      slot.timer = setTimeout(() => {
+        this.options.onWorkerError?.(`vision job ${job.request.id} timed out after ${this.config.jobTimeoutMs} ms; replacing its worker`);
+        void slot.worker.terminate();
+      }, this.config.jobTimeoutMs);
+      slot.worker.postMessage(job.request, job.transfer);
+    }
+  }
+
+  analyze(bytes: Uint8Array, options: AnalyzeOptions & { crash?: boolean }): Promise<AnalyzeResult> {
+    if (this.closed) return Promise.reject(new WorkerFailedError('the vision pool is closed'));
+    if (this.queue.length >= this.config.maxQueue) return Promise.reject(new VisionOverloadedError(this.queue.length));
+    // Copy into a buffer of our own so it can be transferred without detaching the caller's memory.
+    const copy = new Uint8Array(bytes.byteLength);
+    copy.set(bytes);
+    return new Promise((resolve, reject) => {
+      this.queue.push({
+        request: { type: 'analyze', id: this.nextId++, bytes: copy, options },
+        transfer: [copy.buffer],
+        resolve,
+        reject,
+      });
+      this.dispatch();
+    });
+  }
+
+  private failQueued(err: Error): void {
+    for (const job of this.queue.splice(0)) {
+      this.counters.failed++;
+      job.reject(err);
+    }
+  }
+
+  stats(): VisionPoolStats {
+    return {
+      workers: this.slots.filter((s) => s.ready).length,
+      busy: this.slots.filter((s) => s.job).length,
+      queued: this.queue.length,
+      ...this.counters,
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.failQueued(new WorkerFailedError('the vision pool is closing'));
+    await Promise.all(this.slots.map((slot) => slot.worker.terminate()));
+  }
+}
+
+/** Starts a pool of config.workers threads, each with its own engine; resolves once all are loaded. */
+export async function createVisionPool(config: VisionConfig, options: VisionPoolOptions = {}): Promise<VisionPool> {
+  const pool = new WorkerPool(config, options);
+  await pool.start();
+  return pool;
+}
