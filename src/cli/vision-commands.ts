@@ -45,7 +45,7 @@ export function registerVisionCommands(program: Command): void {
     .action(async (imagePath: string, options: { landmarks?: boolean }) => {
       const config = configFromOptions(program.opts<GlobalOptions>());
       const bytes = await readFile(imagePath);
-      const result = await withPool(config, 1, (pool) => pool.analyze(bytes, { embed: 'none', liveness: true }));
+      const result = await withPool(config, 1, (pool) => pool.analyze(bytes, { embed: 'none', liveness: true, findSmallFaces: true }));
       const out = {
         image: { path: imagePath, width: result.width, height: result.height },
         engine: config.vision.engine,

@@ -50,6 +50,11 @@ const visionSchema = z.strictObject({
   modelsDir: z.string().default('models/faceplugin'),
   /** Most faces reported per image. */
   maxFaces: z.number().int().min(1).max(100).default(20),
+  /**
+   * Images whose larger side exceeds this get an extra tiled detector pass for small faces when the
+   * caller asks for it (uploaded photos do, camera frames don't); 0 = never. In pixels.
+   */
+  smallFaceTilingAboveSidePx: z.number().int().min(0).default(960),
   /** Detector confidence below which a detection is dropped; unset = the engine's calibrated default. */
   minFaceScore: z.number().min(0).max(1).optional(),
   /** Liveness score (0..1) below which a face is treated as a spoof. */
@@ -78,9 +83,23 @@ const serverSchema = z.strictObject({
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
+const databaseSchema = z.strictObject({
+  /** PostgreSQL connection URL (postgres://…); unset = the embedded SQLite file under dataDir. Also read from DATABASE_URL. */
+  url: z.string().optional(),
+  /** Largest number of pooled PostgreSQL connections. */
+  poolSize: z.number().int().min(1).max(100).default(10),
+});
+
+const privacySchema = z.strictObject({
+  /** Store aligned face thumbnails and snapshots; false = Facegate keeps no face images at all, only embeddings. */
+  storeImages: z.boolean().default(true),
+});
+
 export const configSchema = z.strictObject({
   /** Folder for the embedded database and other state. */
   dataDir: z.string().default('data'),
+  database: databaseSchema.default(databaseSchema.parse({})),
+  privacy: privacySchema.default(privacySchema.parse({})),
   server: serverSchema.default(serverSchema.parse({})),
   vision: visionSchema.default(visionSchema.parse({})),
   identity: identitySchema.default(identitySchema.parse({})),
@@ -126,6 +145,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Record<string, Json> {
     node[path[path.length - 1]!] = value;
   };
   if (env.PORT) set(['server', 'port'], parseEnvValue(env.PORT));
+  if (env.DATABASE_URL) set(['database', 'url'], env.DATABASE_URL);
   for (const [name, raw] of Object.entries(env)) {
     if (!name.startsWith('FACEGATE_') || raw === undefined || name === 'FACEGATE_CONFIG') continue;
     const path = name.slice('FACEGATE_'.length).split('__').map(snakeToCamel);
@@ -182,7 +202,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   return parseConfig(merged);
 }
 
-const SECRET_KEY = /(secret|password|token|key|databaseUrl)$/i;
+const SECRET_KEY = /(secret|password|token|key)$/i;
 
 /** The config with secrets masked, for printing at start. */
 export function maskedConfig(config: Config): unknown {
@@ -190,7 +210,10 @@ export function maskedConfig(config: Config): unknown {
     if (value && typeof value === 'object' && !Array.isArray(value)) {
       return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, mask(v, k)]));
     }
-    return SECRET_KEY.test(key) && typeof value === 'string' && value ? '***' : value;
+    if (typeof value !== 'string' || !value) return value;
+    if (SECRET_KEY.test(key)) return '***';
+    // A connection URL may carry a password: keep the host, hide the credentials.
+    return key === 'url' ? value.replace(/\/\/([^@/]*)@/, '//***@') : value;
   };
   return mask(config, '');
 }

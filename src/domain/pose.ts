@@ -118,7 +118,7 @@ function buildModel68(): { points: Float64Array; mirror: Int32Array } {
   const mirror = new Int32Array(68).fill(-1);
   for (const [i, m, x, y, z] of HALF_FACE_68) {
     points.set([x, y, z], i * 3);
-    points.set([-x, y, z], m * 3);
+    if (m !== i) points.set([-x, y, z], m * 3);
     mirror[i] = m;
     mirror[m] = i;
   }
@@ -163,8 +163,11 @@ export interface PoseFit {
   rmsErrorPx: number;
 }
 
-/** Weight 0.5 for the 17 jaw-contour points and 1 for the others. */
-export const DEFAULT_WEIGHTS_68: Readonly<Float64Array> = Float64Array.from({ length: 68 }, (_, i) => (i < 17 ? 0.5 : 1));
+/**
+ * Weight ¼ for the 17 jaw-contour points and 1 for the others: the contour follows the face's
+ * silhouette, which slides over the jaw as the head turns.
+ */
+export const DEFAULT_WEIGHTS_68: Readonly<Float64Array> = Float64Array.from({ length: 68 }, (_, i) => (i < 17 ? 0.25 : 1));
 
 /** Head pose from the 68 iBUG landmarks by a weak-perspective fit of the generic face. */
 export function fitPose68(points: readonly Point[], options: PoseFitOptions = {}): PoseFit {

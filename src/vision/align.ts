@@ -179,12 +179,20 @@ function boxReduce(image: RgbImage, x0: number, y0: number, x1: number, y1: numb
     const rowEnd = Math.min(y1, y0 + (v + 1) * factor);
     for (let y = y0 + v * factor; y < rowEnd; y++) {
       let s = y * stride + x0 * 3;
-      for (let x = x0; x < x1; x++, s += 3) {
-        const u = ((x - x0) / factor) | 0;
-        sums[u * 3] += src[s]!;
-        sums[u * 3 + 1] += src[s + 1]!;
-        sums[u * 3 + 2] += src[s + 2]!;
-        counts[u]! += 1;
+      for (let u = 0; u < outWidth; u++) {
+        const blockEnd = Math.min(x1, x0 + (u + 1) * factor);
+        let r = 0;
+        let g = 0;
+        let b = 0;
+        for (let x = x0 + u * factor; x < blockEnd; x++, s += 3) {
+          r += src[s]!;
+          g += src[s + 1]!;
+          b += src[s + 2]!;
+        }
+        sums[u * 3]! += r;
+        sums[u * 3 + 1]! += g;
+        sums[u * 3 + 2]! += b;
+        counts[u]! += blockEnd - (x0 + u * factor);
       }
     }
     let o = v * outWidth * 3;
@@ -235,70 +243,110 @@ function addTap(src: Uint8Array, width: number, height: number, x: number, y: nu
 }
 
 /**
- * Separable resampling weights for one axis: output index o reads `count[o]` source indices from
- * `start[o]` with weights `weights[o·maxTaps …]` that sum to 1 over the image (taps outside read 0).
+ * Separable resampling taps for one axis: output index o reads `count[o]` source indices
+ * `index[o·maxTaps …]` with weights `weights[o·maxTaps …]`. Weights of indices outside the image
+ * are 0 (border = black) and such indices are clamped into it, so the loops need no bounds checks.
  */
-interface AxisWeights {
-  start: Int32Array;
-  count: Int32Array;
+interface AxisTaps {
+  index: Int32Array;
   weights: Float32Array;
+  count: Int32Array;
   maxTaps: number;
+  /** Every output reads exactly two taps (bilinear, or an area sampled at two points). */
+  twoTaps: boolean;
 }
 
 /**
- * Weights mapping source coordinates [regionStart, regionStart + regionSize) onto outSize samples:
- * an area (box) filter when shrinking, as OpenCV's INTER_AREA, and plain bilinear when enlarging.
+ * Taps mapping source coordinates [regionStart, regionStart + regionSize) onto outSize samples.
+ * Enlarging is bilinear. Shrinking is an area (box) filter, like OpenCV's INTER_AREA, while a cell
+ * spans at most maxAreaTaps source pixels; beyond that the cell is averaged at maxAreaTaps evenly
+ * spaced pixels, which keeps the cost of a 1920-px photo near that of a 640-px frame.
  */
-function axisWeights(regionStart: number, regionSize: number, outSize: number, sourceSize: number): AxisWeights {
+function axisTaps(regionStart: number, regionSize: number, outSize: number, sourceSize: number, maxAreaTaps: number): AxisTaps {
   const step = regionSize / outSize;
-  const shrinking = step > 1;
-  const maxTaps = shrinking ? Math.ceil(step) + 2 : 2;
-  const start = new Int32Array(outSize);
-  const count = new Int32Array(outSize);
+  const mode = step <= 1 ? 'bilinear' : Math.ceil(step) + 1 <= maxAreaTaps ? 'area' : 'sampled';
+  const maxTaps = mode === 'bilinear' ? 2 : mode === 'area' ? Math.ceil(step) + 2 : maxAreaTaps;
+  const index = new Int32Array(outSize * maxTaps);
   const weights = new Float32Array(outSize * maxTaps);
+  const count = new Int32Array(outSize);
+  const last = sourceSize - 1;
   for (let o = 0; o < outSize; o++) {
     const base = o * maxTaps;
-    if (shrinking) {
-      // Output pixel o covers the continuous source span [lo, hi); source pixel i covers [i − ½, i + ½).
-      const lo = regionStart + o * step - 0.5;
-      const hi = lo + step;
-      const first = Math.floor(lo + 0.5);
-      const last = Math.ceil(hi + 0.5) - 1;
-      let n = 0;
-      for (let i = first; i <= last && n < maxTaps; i++) {
-        const overlap = Math.min(hi, i + 0.5) - Math.max(lo, i - 0.5);
-        if (overlap <= 0) continue;
-        if (n === 0) start[o] = i;
-        weights[base + (i - start[o]!)] = i >= 0 && i < sourceSize ? overlap / step : 0;
-        n = i - start[o]! + 1;
-      }
-      count[o] = n;
-    } else {
+    let n = 0;
+    if (mode === 'bilinear') {
       const centre = regionStart + (o + 0.5) * step - 0.5;
       const i0 = Math.floor(centre);
       const f = centre - i0;
-      start[o] = i0;
-      count[o] = 2;
-      weights[base] = i0 >= 0 && i0 < sourceSize ? 1 - f : 0;
-      weights[base + 1] = i0 + 1 >= 0 && i0 + 1 < sourceSize ? f : 0;
+      index[base] = i0 < 0 ? 0 : i0 > last ? last : i0;
+      weights[base] = i0 >= 0 && i0 <= last ? 1 - f : 0;
+      index[base + 1] = i0 + 1 < 0 ? 0 : i0 + 1 > last ? last : i0 + 1;
+      weights[base + 1] = i0 + 1 >= 0 && i0 + 1 <= last ? f : 0;
+      n = 2;
+    } else if (mode === 'area') {
+      // Output pixel o covers the source span [lo, hi); source pixel i covers [i − ½, i + ½).
+      const lo = regionStart + o * step - 0.5;
+      const hi = lo + step;
+      for (let i = Math.floor(lo + 0.5); i <= Math.ceil(hi + 0.5) - 1 && n < maxTaps; i++) {
+        const overlap = Math.min(hi, i + 0.5) - Math.max(lo, i - 0.5);
+        if (overlap <= 0) continue;
+        index[base + n] = i < 0 ? 0 : i > last ? last : i;
+        weights[base + n] = i >= 0 && i <= last ? overlap / step : 0;
+        n++;
+      }
+    } else {
+      const lo = regionStart + o * step - 0.5;
+      for (let j = 0; j < maxAreaTaps; j++) {
+        const i = Math.round(lo + ((j + 0.5) * step) / maxAreaTaps);
+        index[base + n] = i < 0 ? 0 : i > last ? last : i;
+        weights[base + n] = i >= 0 && i <= last ? 1 / maxAreaTaps : 0;
+        n++;
+      }
     }
+    count[o] = n;
   }
-  return { start, count, weights, maxTaps };
-}
-
-/** Reusable scratch memory for resizeRegionToTensor, so repeated calls (every frame) allocate nothing. */
-export class ResizeScratch {
-  private buffer = new Float32Array(0);
-  rows(length: number): Float32Array {
-    if (this.buffer.length < length) this.buffer = new Float32Array(length);
-    return this.buffer;
-  }
+  const twoTaps = maxTaps === 2 && count.every((c) => c === 2);
+  return { index, weights, count, maxTaps, twoTaps };
 }
 
 /**
- * Crops `region` (source pixels, may extend past the image: outside reads 0) and resizes it to
- * outWidth×outHeight, writing the planar tensor directly. Shrinking uses an area filter (no
- * aliasing of small faces), enlarging uses bilinear. Two separable passes over typed arrays.
+ * Reusable memory for resizeRegionToTensor: the intermediate rows, and the taps of the last few
+ * geometries (a camera sends frames of one size, so after the first frame they cost nothing).
+ */
+export class ResizeScratch {
+  private rowBuffer = new Float32Array(0);
+  private slotBuffer = new Int32Array(0);
+  private readonly taps = new Map<string, AxisTaps>();
+
+  rows(length: number): Float32Array {
+    if (this.rowBuffer.length < length) this.rowBuffer = new Float32Array(length);
+    return this.rowBuffer;
+  }
+
+  slots(length: number): Int32Array {
+    if (this.slotBuffer.length < length) this.slotBuffer = new Int32Array(length);
+    return this.slotBuffer;
+  }
+
+  axisTaps(regionStart: number, regionSize: number, outSize: number, sourceSize: number, maxAreaTaps: number): AxisTaps {
+    const key = `${regionStart}|${regionSize}|${outSize}|${sourceSize}|${maxAreaTaps}`;
+    let taps = this.taps.get(key);
+    if (!taps) {
+      taps = axisTaps(regionStart, regionSize, outSize, sourceSize, maxAreaTaps);
+      if (this.taps.size >= 16) this.taps.delete(this.taps.keys().next().value!);
+      this.taps.set(key, taps);
+    }
+    return taps;
+  }
+}
+
+/** Default cap on source pixels averaged per output pixel and axis when shrinking (see axisTaps). */
+export const DEFAULT_MAX_AREA_TAPS = 4;
+
+/**
+ * Crops `region` (source pixels, edges as a Box has them: pixel i spans [i, i + 1); parts outside
+ * the image read 0) and resizes it to outWidth×outHeight, writing the planar tensor directly. Shrinking averages areas (no aliasing of
+ * small faces), enlarging is bilinear. Two separable passes over typed arrays; the horizontal pass
+ * only visits the source rows the vertical taps read.
  */
 export function resizeRegionToTensor(
   image: RgbImage,
@@ -308,64 +356,62 @@ export function resizeRegionToTensor(
   format: TensorFormat,
   out: Float32Array,
   scratch: ResizeScratch = new ResizeScratch(),
+  maxAreaTaps: number = DEFAULT_MAX_AREA_TAPS,
 ): Float32Array {
   const plane = outWidth * outHeight;
   checkTensorLength(out, format, plane);
   const { width, height, data: src } = image;
-  const xs = axisWeights(region.x, region.width, outWidth, width);
-  const ys = axisWeights(region.y, region.height, outHeight, height);
-  // Only the source rows some output row reads are filtered horizontally.
-  const rowFirst = Math.max(0, ys.start[0]!);
-  const rowLast = Math.min(height - 1, ys.start[outHeight - 1]! + ys.count[outHeight - 1]! - 1);
-  const rowCount = Math.max(0, rowLast - rowFirst + 1);
+  const xs = scratch.axisTaps(region.x, region.width, outWidth, width, maxAreaTaps);
+  const ys = scratch.axisTaps(region.y, region.height, outHeight, height, maxAreaTaps);
+  // slot[y] = row of the intermediate buffer holding source row y, or −1 when no tap reads it.
+  const slot = scratch.slots(height);
+  slot.fill(-1, 0, height);
+  let rowCount = 0;
+  for (let o = 0; o < outHeight; o++) {
+    for (let k = o * ys.maxTaps, end = k + ys.count[o]!; k < end; k++) {
+      const y = ys.index[k]!;
+      if (slot[y] === -1) slot[y] = rowCount++;
+    }
+  }
   const rowStride = outWidth * 3;
   const rows = scratch.rows(rowCount * rowStride);
-  const xStart = xs.start;
-  const xCount = xs.count;
-  const xWeights = xs.weights;
-  const xTaps = xs.maxTaps;
-  for (let y = rowFirst; y <= rowLast; y++) {
-    const srcRow = y * width * 3;
-    let t = (y - rowFirst) * rowStride;
-    for (let o = 0; o < outWidth; o++, t += 3) {
-      let r = 0;
-      let g = 0;
-      let b = 0;
-      const first = xStart[o]!;
-      const n = xCount[o]!;
-      const wBase = o * xTaps;
-      for (let k = 0; k < n; k++) {
-        const x = first + k;
-        if (x < 0 || x >= width) continue;
-        const w = xWeights[wBase + k]!;
-        const s = srcRow + x * 3;
-        r += w * src[s]!;
-        g += w * src[s + 1]!;
-        b += w * src[s + 2]!;
-      }
-      rows[t] = r;
-      rows[t + 1] = g;
-      rows[t + 2] = b;
-    }
+  for (let y = 0; y < height; y++) {
+    const s0 = slot[y]!;
+    if (s0 >= 0) filterRow(src, y * width * 3, xs, outWidth, rows, s0 * rowStride);
   }
   const { mean, scale } = format;
   const grey = format.channels === 'grey';
   const rPlane = format.channels === 'bgr' ? 2 * plane : 0;
   const bPlane = format.channels === 'bgr' ? 0 : 2 * plane;
+  const yTaps = ys.maxTaps;
+  const yIndex = ys.index;
+  const yWeights = ys.weights;
+  const yCount = ys.count;
   for (let oy = 0; oy < outHeight; oy++) {
-    const first = ys.start[oy]!;
-    const n = ys.count[oy]!;
-    const wBase = oy * ys.maxTaps;
+    const kStart = oy * yTaps;
+    const kEnd = kStart + yCount[oy]!;
     const p0 = oy * outWidth;
+    if (ys.twoTaps && !grey) {
+      // The common case (camera frames, bilinear crops), unrolled.
+      const w0 = yWeights[kStart]!;
+      const w1 = yWeights[kStart + 1]!;
+      let t0 = slot[yIndex[kStart]!]! * rowStride;
+      let t1 = slot[yIndex[kStart + 1]!]! * rowStride;
+      for (let ox = 0; ox < outWidth; ox++, t0 += 3, t1 += 3) {
+        const p = p0 + ox;
+        out[rPlane + p] = (w0 * rows[t0]! + w1 * rows[t1]! - mean) * scale;
+        out[plane + p] = (w0 * rows[t0 + 1]! + w1 * rows[t1 + 1]! - mean) * scale;
+        out[bPlane + p] = (w0 * rows[t0 + 2]! + w1 * rows[t1 + 2]! - mean) * scale;
+      }
+      continue;
+    }
     for (let ox = 0; ox < outWidth; ox++) {
       let r = 0;
       let g = 0;
       let b = 0;
-      for (let k = 0; k < n; k++) {
-        const y = first + k;
-        if (y < rowFirst || y > rowLast) continue;
-        const w = ys.weights[wBase + k]!;
-        const t = (y - rowFirst) * rowStride + ox * 3;
+      for (let k = kStart; k < kEnd; k++) {
+        const w = yWeights[k]!;
+        const t = slot[yIndex[k]!]! * rowStride + ox * 3;
         r += w * rows[t]!;
         g += w * rows[t + 1]!;
         b += w * rows[t + 2]!;
@@ -381,6 +427,38 @@ export function resizeRegionToTensor(
     }
   }
   return out;
+}
+
+/** One source row through the horizontal taps into rows[t …] (interleaved RGB floats). */
+function filterRow(src: Uint8Array, srcRow: number, xs: AxisTaps, outWidth: number, rows: Float32Array, t: number): void {
+  const { index, weights, count, maxTaps } = xs;
+  if (xs.twoTaps) {
+    for (let o = 0, k = 0; o < outWidth; o++, k += 2, t += 3) {
+      const w0 = weights[k]!;
+      const w1 = weights[k + 1]!;
+      const s0 = srcRow + index[k]! * 3;
+      const s1 = srcRow + index[k + 1]! * 3;
+      rows[t] = w0 * src[s0]! + w1 * src[s1]!;
+      rows[t + 1] = w0 * src[s0 + 1]! + w1 * src[s1 + 1]!;
+      rows[t + 2] = w0 * src[s0 + 2]! + w1 * src[s1 + 2]!;
+    }
+    return;
+  }
+  for (let o = 0; o < outWidth; o++, t += 3) {
+    let r = 0;
+    let g = 0;
+    let b = 0;
+    for (let k = o * maxTaps, end = k + count[o]!; k < end; k++) {
+      const w = weights[k]!;
+      const s = srcRow + index[k]! * 3;
+      r += w * src[s]!;
+      g += w * src[s + 1]!;
+      b += w * src[s + 2]!;
+    }
+    rows[t] = r;
+    rows[t + 1] = g;
+    rows[t + 2] = b;
+  }
 }
 
 function checkTensorLength(out: Float32Array, format: TensorFormat, plane: number): void {

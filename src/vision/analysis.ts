@@ -10,6 +10,8 @@ export interface AnalyzeOptions {
   liveness: boolean;
   /** Overrides the configured maximum number of faces. */
   maxFaces?: number;
+  /** Look harder for small faces in large images (uploaded group photos); see DetectOptions. */
+  findSmallFaces?: boolean;
 }
 
 /** One face as the pipeline reports it. */

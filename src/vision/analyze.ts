@@ -37,7 +37,7 @@ export async function analyzeImage(
 ): Promise<AnalyzeResult> {
   const detected = await engine.detect(
     image,
-    { maxFaces: options.maxFaces ?? config.maxFaces, minScore: config.minFaceScore },
+    { maxFaces: options.maxFaces ?? config.maxFaces, minScore: config.minFaceScore, findSmallFaces: options.findSmallFaces },
     profiler,
   );
   const largest = detected.reduce<DetectedFace | undefined>((best, f) => (!best || area(f) > area(best) ? f : best), undefined);

@@ -12,6 +12,11 @@ export interface DetectOptions {
   maxFaces: number;
   /** Drop detections below this confidence (0..1); each engine has a calibrated default. */
   minScore?: number;
+  /**
+   * Look harder for small faces in large images (photos of groups), at a few more detector runs.
+   * Camera frames leave it off: a face far from the camera is not ready to be recognised anyway.
+   */
+  findSmallFaces?: boolean;
 }
 
 /** The stages whose cost the benchmark reports separately. */

@@ -51,12 +51,10 @@ interface Slot {
   ready: boolean;
 }
 
-const WORKER_URL = new URL(import.meta.url.endsWith('.ts') ? './vision.worker.ts' : './vision.worker.js', import.meta.url);
-
-/** Source-tree workers are TypeScript: they need tsx's loader, resolved from here so any cwd works. */
-function workerExecArgv(): string[] | undefined {
-  return WORKER_URL.pathname.endsWith('.ts') ? ['--import', import.meta.resolve('tsx')] : undefined;
-}
+const IS_TYPESCRIPT_SOURCE = import.meta.url.endsWith('.ts');
+const WORKER_URL = new URL(IS_TYPESCRIPT_SOURCE ? './vision.worker.ts' : './vision.worker.js', import.meta.url);
+/** Run from source, the worker is TypeScript: a small .mjs bootstrap registers tsx in the thread first. */
+const BOOTSTRAP_URL = new URL('./ts-worker-bootstrap.mjs', import.meta.url);
 
 class WorkerPool extends EventEmitter implements VisionPool {
   private readonly slots: Slot[] = [];
@@ -89,7 +87,9 @@ class WorkerPool extends EventEmitter implements VisionPool {
 
   private spawn(): Promise<Slot> {
     const startup: WorkerStartup = { config: this.config, allowCrashForTests: this.options.allowCrashForTests === true };
-    const worker = new Worker(WORKER_URL, { workerData: startup, execArgv: workerExecArgv() });
+    const worker = IS_TYPESCRIPT_SOURCE
+      ? new Worker(BOOTSTRAP_URL, { workerData: { ...startup, tsEntry: WORKER_URL.href } })
+      : new Worker(WORKER_URL, { workerData: startup });
     const slot: Slot = { worker, ready: false };
     this.slots.push(slot);
     return new Promise((resolve, reject) => {

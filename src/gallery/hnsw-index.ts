@@ -1,0 +1,293 @@
+import { availableParallelism } from 'node:os';
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { replaceDirAtomically, syncFile, writeFileSynced } from './atomic-dir.ts';
+import { usearch, type UsearchIndex } from './usearch.ts';
+import { DimensionMismatchError, IndexLoadError, JS_BYTES_PER_ID, type IndexMatch, type VectorIndex } from './vector-index.ts';
+import { normalized, normalizeInto, quantizeI8Into } from './vector-math.ts';
+
+/*
+ * Approximate nearest-neighbour search: usearch's HNSW graph over quantised vectors.
+ *
+ * usearch keys are 64-bit integers; template ids are text, so the index keeps a two-way map and
+ * recycles the keys of removed vectors. usearch's remove marks the graph node as deleted (it
+ * stays as a stepping stone for searches) and its slot is reused by the next add, so churn does
+ * not grow memory.
+ *
+ * Quantisation: 'i8' stores each vector as int8 with its own scale (127 / max |component|),
+ * computed here, because usearch's own f32→i8 cast (127/|x|, truncated) is far too coarse for
+ * 512-d unit vectors. 'f16' lets usearch cast. Which one, and the graph parameters, come from
+ * bench/gallery.ts.
+ */
+
+export type HnswQuantization = 'f32' | 'f16' | 'i8';
+
+export interface HnswParams {
+  quantization: HnswQuantization;
+  /** Graph degree M (neighbours per node above level 0; 2M at level 0). */
+  connectivity: number;
+  /** Candidate list size while inserting (efConstruction). */
+  expansionAdd: number;
+  /** Candidate list size while searching (ef); a search for k > ef uses k. */
+  expansionSearch: number;
+}
+
+/** Chosen with bench/gallery.ts: recall@1 ≥ 0.99 at 1M with real-embedding-derived data. */
+export const DEFAULT_HNSW_PARAMS: HnswParams = {
+  quantization: 'i8',
+  connectivity: 16,
+  expansionAdd: 128,
+  expansionSearch: 64,
+};
+
+export interface HnswIndexOptions extends Partial<HnswParams> {
+  /** Threads for addMany (default: all cores). Single adds and searches run on the calling thread. */
+  buildThreads?: number;
+}
+
+const FORMAT = 'facegate-hnsw-index';
+const FORMAT_VERSION = 1;
+
+interface HnswMeta {
+  format: typeof FORMAT;
+  version: number;
+  dims: number;
+  params: HnswParams;
+  count: number;
+  /** Byte length of graph.usearch, to catch a graph file from another save. */
+  graphBytes: number;
+  ids: string[];
+  keys: number[];
+}
+
+const SCALAR_KIND = {
+  f32: usearch.ScalarKind.F32,
+  f16: usearch.ScalarKind.F16,
+  i8: usearch.ScalarKind.I8,
+} as const satisfies Record<HnswQuantization, unknown>;
+
+const BYTES_PER_SCALAR: Record<HnswQuantization, number> = { f32: 4, f16: 2, i8: 1 };
+
+export class HnswIndex implements VectorIndex {
+  readonly kind = 'hnsw' as const;
+  readonly dims: number;
+  readonly params: HnswParams;
+  readonly #native: UsearchIndex;
+  readonly #buildThreads: number;
+  /** Key → id; undefined for a free key. */
+  #idOfKey: (string | undefined)[] = [];
+  #keyOf = new Map<string, number>();
+  #freeKeys: number[] = [];
+
+  constructor(dims: number, options: HnswIndexOptions = {}) {
+    if (!Number.isInteger(dims) || dims < 1) throw new RangeError(`dims must be a positive integer, got ${dims}`);
+    this.dims = dims;
+    this.params = {
+      quantization: options.quantization ?? DEFAULT_HNSW_PARAMS.quantization,
+      connectivity: options.connectivity ?? DEFAULT_HNSW_PARAMS.connectivity,
+      expansionAdd: options.expansionAdd ?? DEFAULT_HNSW_PARAMS.expansionAdd,
+      expansionSearch: options.expansionSearch ?? DEFAULT_HNSW_PARAMS.expansionSearch,
+    };
+    // Not above the core count: usearch sizes its thread contexts at load by the hardware count.
+    this.#buildThreads = Math.max(1, Math.min(options.buildThreads ?? availableParallelism(), availableParallelism()));
+    this.#native = new usearch.Index({
+      dimensions: dims,
+      metric: usearch.MetricKind.Cos,
+      quantization: SCALAR_KIND[this.params.quantization],
+      connectivity: this.params.connectivity,
+      expansion_add: this.params.expansionAdd,
+      expansion_search: this.params.expansionSearch,
+      multi: false,
+    });
+  }
+
+  get size(): number {
+    return this.#keyOf.size;
+  }
+
+  has(id: string): boolean {
+    return this.#keyOf.has(id);
+  }
+
+  ids(): IterableIterator<string> {
+    return this.#keyOf.keys();
+  }
+
+  add(id: string, vector: Float32Array): void {
+    if (vector.length !== this.dims) throw new DimensionMismatchError(this.dims, vector.length);
+    this.remove(id);
+    const key = this.#takeKey(id);
+    try {
+      // Always the same thread count: usearch sizes its per-thread contexts at its growth steps from
+      // the count of the add that triggered them, and a later add with more threads would fail.
+      this.#native.add(BigUint64Array.of(BigInt(key)), this.#encode(vector, 1), this.#buildThreads);
+    } catch (error) {
+      this.#releaseKey(id, key);
+      throw error;
+    }
+  }
+
+  addMany(ids: readonly string[], vectors: Float32Array): void {
+    const n = ids.length;
+    if (vectors.length !== n * this.dims) throw new DimensionMismatchError(this.dims, vectors.length / Math.max(1, n));
+    if (n === 0) return;
+    // Replaced and repeated ids go through add(), one at a time; the rest in one threaded batch.
+    const seen = new Set<string>();
+    const batchRows: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const id = ids[i]!;
+      if (this.#keyOf.has(id) || seen.has(id)) continue;
+      seen.add(id);
+      batchRows.push(i);
+    }
+    const d = this.dims;
+    const batch = new Float32Array(batchRows.length * d);
+    batchRows.forEach((row, i) => batch.set(vectors.subarray(row * d, (row + 1) * d), i * d));
+    const keys = new BigUint64Array(batchRows.length);
+    batchRows.forEach((row, i) => (keys[i] = BigInt(this.#takeKey(ids[row]!))));
+    try {
+      this.#native.add(keys, this.#encode(batch, batchRows.length), this.#buildThreads);
+    } catch (error) {
+      // usearch may have inserted part of the batch: take those out again so maps and graph agree.
+      for (let i = 0; i < batchRows.length; i++) {
+        const id = ids[batchRows[i]!]!;
+        this.#native.remove(keys[i]!);
+        this.#releaseKey(id, Number(keys[i]));
+      }
+      throw error;
+    }
+    const batchSet = new Set(batchRows);
+    for (let i = 0; i < n; i++) if (!batchSet.has(i)) this.add(ids[i]!, vectors.subarray(i * d, (i + 1) * d));
+  }
+
+  remove(id: string): boolean {
+    const key = this.#keyOf.get(id);
+    if (key === undefined) return false;
+    this.#native.remove(BigInt(key));
+    this.#releaseKey(id, key);
+    return true;
+  }
+
+  search(query: Float32Array, k: number): IndexMatch[] {
+    if (query.length !== this.dims) throw new DimensionMismatchError(this.dims, query.length);
+    const wanted = Math.min(Math.floor(k), this.size);
+    if (wanted <= 0) return [];
+    const result = this.#native.search(this.#encode(query, 1), wanted, 1);
+    const matches: IndexMatch[] = [];
+    for (let i = 0; i < result.keys.length; i++) {
+      const id = this.#idOfKey[Number(result.keys[i])];
+      if (id !== undefined) matches.push({ id, similarity: 1 - result.distances[i]! });
+    }
+    return matches;
+  }
+
+  /**
+   * Estimated from usearch's layout (index.hpp / index_dense.hpp): per vector, the quantised vector,
+   * the graph node (key + level + 2M level-0 neighbours + M per upper level, 1/(M−1) upper levels
+   * on average) and its allocator entry; per capacity slot (a power of two ≥ size), the node and
+   * vector pointers and the key→slot hash entry; plus the id maps here.
+   */
+  memoryBytes(): number {
+    const m = this.params.connectivity;
+    const size = this.#native.size();
+    const capacity = this.#native.capacity();
+    const vectorBytes = this.dims * BYTES_PER_SCALAR[this.params.quantization];
+    const nodeBytes = 10 + (4 + 8 * m) + (4 + 4 * m) / (m - 1) + 8;
+    const perSlot = 8 + 8 + 24;
+    return size * (vectorBytes + nodeBytes) + capacity * perSlot + this.#idOfKey.length * 8 + this.size * JS_BYTES_PER_ID;
+  }
+
+  async save(dir: string): Promise<void> {
+    const ids: string[] = [];
+    const keys: number[] = [];
+    for (const [id, key] of this.#keyOf) {
+      ids.push(id);
+      keys.push(key);
+    }
+    await replaceDirAtomically(dir, async (tmp) => {
+      const graphPath = join(tmp, 'graph.usearch');
+      this.#native.save(graphPath);
+      await syncFile(graphPath);
+      const meta: HnswMeta = {
+        format: FORMAT,
+        version: FORMAT_VERSION,
+        dims: this.dims,
+        params: this.params,
+        count: ids.length,
+        graphBytes: (await stat(graphPath)).size,
+        ids,
+        keys,
+      };
+      await writeFileSynced(join(tmp, 'meta.json'), JSON.stringify(meta));
+    });
+  }
+
+  /** Reads an index that save() wrote; IndexLoadError when it is missing or does not check. */
+  static async load(dir: string, options: Pick<HnswIndexOptions, 'buildThreads' | 'expansionSearch'> = {}): Promise<HnswIndex> {
+    let meta: HnswMeta;
+    const graphPath = join(dir, 'graph.usearch');
+    let graphBytes: number;
+    try {
+      meta = JSON.parse(await readFile(join(dir, 'meta.json'), 'utf8')) as HnswMeta;
+      graphBytes = (await stat(graphPath)).size;
+    } catch (error) {
+      throw new IndexLoadError(`cannot read HNSW index at ${dir}: ${(error as Error).message}`);
+    }
+    if (meta.format !== FORMAT || meta.version !== FORMAT_VERSION) throw new IndexLoadError(`${dir} is not a version-${FORMAT_VERSION} HNSW index`);
+    if (graphBytes !== meta.graphBytes || meta.ids.length !== meta.count || meta.keys.length !== meta.count) {
+      throw new IndexLoadError(`HNSW index at ${dir} is damaged: the graph file or the id map does not match`);
+    }
+    // The search expansion is not part of the graph: a caller may change it at load.
+    const index = new HnswIndex(meta.dims, { ...meta.params, ...options });
+    try {
+      index.#native.load(graphPath);
+    } catch (error) {
+      throw new IndexLoadError(`usearch cannot load ${graphPath}: ${(error as Error).message}`);
+    }
+    if (index.#native.size() !== meta.count || index.#native.dimensions() !== meta.dims) {
+      throw new IndexLoadError(`HNSW index at ${dir} holds ${index.#native.size()} vectors, its id map ${meta.count}`);
+    }
+    for (let i = 0; i < meta.count; i++) {
+      const id = meta.ids[i]!;
+      const key = meta.keys[i]!;
+      if (index.#keyOf.has(id) || index.#idOfKey[key] !== undefined) throw new IndexLoadError(`HNSW index at ${dir} repeats an id or key`);
+      index.#keyOf.set(id, key);
+      index.#idOfKey[key] = id;
+    }
+    const present = index.#native.contains(BigUint64Array.from(meta.keys, (k) => BigInt(k))) as boolean[];
+    if (meta.count > 0 && present.some((p) => !p)) throw new IndexLoadError(`HNSW index at ${dir}: the id map names keys the graph lacks`);
+    for (let key = 0; key < index.#idOfKey.length; key++) if (index.#idOfKey[key] === undefined) index.#freeKeys.push(key);
+    return index;
+  }
+
+  #takeKey(id: string): number {
+    const key = this.#freeKeys.pop() ?? this.#idOfKey.length;
+    this.#idOfKey[key] = id;
+    this.#keyOf.set(id, key);
+    return key;
+  }
+
+  #releaseKey(id: string, key: number): void {
+    this.#idOfKey[key] = undefined;
+    this.#keyOf.delete(id);
+    this.#freeKeys.push(key);
+  }
+
+  /** Unit vectors in the form the native index stores: float32 (usearch casts to f16) or our int8. */
+  #encode(vectors: Float32Array, count: number): Float32Array | Int8Array {
+    const d = this.dims;
+    if (this.params.quantization !== 'i8') {
+      if (count === 1) return normalized(vectors);
+      const out = new Float32Array(count * d);
+      for (let i = 0; i < count; i++) normalizeInto(vectors.subarray(i * d, (i + 1) * d), out, i * d);
+      return out;
+    }
+    const unit = new Float32Array(d);
+    const out = new Int8Array(count * d);
+    for (let i = 0; i < count; i++) {
+      normalizeInto(vectors.subarray(i * d, (i + 1) * d), unit);
+      quantizeI8Into(unit, 0, d, out, i * d);
+    }
+    return out;
+  }
+}

@@ -1,0 +1,160 @@
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import SqliteDatabase from 'better-sqlite3';
+import { Kysely, PostgresDialect, sql, SqliteDialect } from 'kysely';
+import pg from 'pg';
+import { ConfigError, type Config } from '../config/config.ts';
+import { AppError } from '../domain/errors.ts';
+import { ApiKeysRepository } from './api-keys.repository.ts';
+import { GalleryChangesRepository } from './gallery-changes.repository.ts';
+import { PeopleRepository } from './people.repository.ts';
+import { RecognitionLogRepository } from './recognition-log.repository.ts';
+import type { RepositoryContext } from './repository-context.ts';
+import type { Database, Dialect } from './schema.ts';
+import { TemplatesRepository } from './templates.repository.ts';
+
+/** The repositories, bound either to the store's connection or to one transaction. */
+export interface Repositories {
+  readonly people: PeopleRepository;
+  readonly templates: TemplatesRepository;
+  readonly recognitionLog: RecognitionLogRepository;
+  readonly apiKeys: ApiKeysRepository;
+  readonly galleryChanges: GalleryChangesRepository;
+}
+
+export interface Store extends Repositories {
+  readonly dialect: Dialect;
+  /** Where the data lives, safe to print: the SQLite file path or the PostgreSQL URL without credentials. */
+  readonly location: string;
+  /** The Kysely instance, for src/store modules (migrations) only: services go through repositories. */
+  readonly db: Kysely<Database>;
+  /**
+   * A unit of work: everything fn does through `tx` commits together, and any throw rolls it
+   * all back (the error is rethrown). Do not use the store's own repositories inside fn.
+   */
+  transaction<T>(fn: (tx: Repositories) => Promise<T>): Promise<T>;
+  /** Throws when the database cannot answer (for health checks). */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface StoreConfig {
+  dataDir: Config['dataDir'];
+  database: Config['database'];
+  /** privacy.storeImages=false makes the store drop template thumbnails; absent = images allowed. */
+  privacy?: Config['privacy'];
+}
+
+export interface StoreOptions {
+  /** Clock for created/updated times, epoch ms (tests). */
+  now?: () => number;
+  /** Errors of idle pooled PostgreSQL connections (a restarted server); default: printed to stderr. */
+  onPoolError?: (err: Error) => void;
+}
+
+/** The SQLite file used when no PostgreSQL URL is configured. */
+export function sqliteFilePath(dataDir: string): string {
+  return join(resolve(dataDir), 'facegate.db');
+}
+
+function isPostgresUrl(url: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(url);
+}
+
+/** The URL without user and password. */
+function maskUrl(url: string): string {
+  return url.replace(/\/\/([^@/]*)@/, '//***@');
+}
+
+const INT8_OID = 20;
+
+/*
+ * node-postgres returns int8 (bigint: our epoch-ms times, identity ids, count(*)) as strings, to
+ * be safe beyond 2^53. Every int8 we store is far below that, so parse them as numbers, and fail
+ * loudly rather than round if one ever is not. Set on this pool only, not on pg's global types.
+ */
+const pgTypes = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
+    if (oid === INT8_OID && format !== 'binary') {
+      return (text: string) => {
+        const value = Number(text);
+        if (!Number.isSafeInteger(value)) throw new RangeError(`int8 value ${text} does not fit a JS number`);
+        return value;
+      };
+    }
+    return pg.types.getTypeParser(oid, format);
+  }) as typeof pg.types.getTypeParser,
+};
+
+function openSqlite(dataDir: string): { db: Kysely<Database>; location: string } {
+  const file = sqliteFilePath(dataDir);
+  mkdirSync(resolve(dataDir), { recursive: true });
+  const sqlite = new SqliteDatabase(file);
+  try {
+    // First: another process (a CLI command next to the server) may hold the lock even while we switch to WAL.
+    sqlite.pragma('busy_timeout = 5000');
+    sqlite.pragma('journal_mode = WAL');
+    sqlite.pragma('foreign_keys = ON');
+    // With WAL, NORMAL syncs at checkpoints only: a power cut may lose the last commits but never corrupts.
+    sqlite.pragma('synchronous = NORMAL');
+  } catch (err) {
+    sqlite.close();
+    throw err;
+  }
+  return { db: new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) }), location: file };
+}
+
+function openPostgres(url: string, poolSize: number, onPoolError: (err: Error) => void): { db: Kysely<Database>; location: string } {
+  const pool = new pg.Pool({ connectionString: url, max: poolSize, types: pgTypes, application_name: 'facegate' });
+  pool.on('error', onPoolError);
+  return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), location: maskUrl(url) };
+}
+
+function repositories(ctx: RepositoryContext): Repositories {
+  return {
+    people: new PeopleRepository(ctx),
+    templates: new TemplatesRepository(ctx),
+    recognitionLog: new RecognitionLogRepository(ctx),
+    apiKeys: new ApiKeysRepository(ctx),
+    galleryChanges: new GalleryChangesRepository(ctx),
+  };
+}
+
+/**
+ * Opens the store: PostgreSQL when database.url is a postgres:// URL, else the SQLite file
+ * <dataDir>/facegate.db (folder created, WAL, foreign keys on). Checks the connection before
+ * returning; does not migrate (call migrateToLatest).
+ */
+export async function openDatabase(config: StoreConfig, options: StoreOptions = {}): Promise<Store> {
+  const url = config.database.url;
+  if (url !== undefined && url !== '' && !isPostgresUrl(url)) {
+    throw new ConfigError(`database.url must be a postgres:// or postgresql:// URL (unset for SQLite), got ${maskUrl(url)}`);
+  }
+  const dialect: Dialect = url ? 'postgres' : 'sqlite';
+  const onPoolError = options.onPoolError ?? ((err: Error) => console.error(`facegate: PostgreSQL connection error: ${err.message}`));
+  const { db, location } = url ? openPostgres(url, config.database.poolSize, onPoolError) : openSqlite(config.dataDir);
+
+  try {
+    await sql`select 1`.execute(db);
+  } catch (err) {
+    await db.destroy().catch(() => undefined);
+    throw new AppError('database_unavailable', 503, `cannot open the ${dialect} database at ${location}: ${(err as Error).message}`);
+  }
+
+  const base: Omit<RepositoryContext, 'db'> = {
+    dialect,
+    now: options.now ?? Date.now,
+    storeImages: config.privacy?.storeImages ?? true,
+  };
+  return {
+    dialect,
+    location,
+    db,
+    ...repositories({ ...base, db }),
+    transaction: (fn) => db.transaction().execute((trx) => fn(repositories({ ...base, db: trx }))),
+    async ping() {
+      await sql`select 1`.execute(db);
+    },
+    close: () => db.destroy(),
+  };
+}

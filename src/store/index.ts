@@ -1,0 +1,12 @@
+/** The store's public surface: open, migrate, the repositories' record types and errors. */
+export { openDatabase, sqliteFilePath, type Repositories, type Store, type StoreConfig, type StoreOptions } from './database.ts';
+export { migrateToLatest, migrationStatus, MigrationError, type MigrationStatus } from './migrate.ts';
+export { DuplicateExternalIdError, PersonNotFoundError } from './errors.ts';
+export { generateApiKey, hashApiKey, API_KEY_PREFIX_LENGTH } from './api-key-secret.ts';
+export { bytesToEmbedding, embeddingToBytes } from './embedding-bytes.ts';
+export type { PeopleRepository } from './people.repository.ts';
+export type { TemplatesRepository } from './templates.repository.ts';
+export type { RecognitionLogRepository } from './recognition-log.repository.ts';
+export type { ApiKeysRepository } from './api-keys.repository.ts';
+export type { GalleryChangesRepository } from './gallery-changes.repository.ts';
+export * from './types.ts';

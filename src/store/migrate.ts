@@ -1,0 +1,67 @@
+import { Migrator, sql, type MigrationResult } from 'kysely';
+import type { Store } from './database.ts';
+import { migrationProvider, type DialectMigration } from './migrations/index.ts';
+
+/*
+ * Concurrency. PostgreSQL: Kysely's PostgresAdapter.acquireMigrationLock takes a session-level
+ * pg_advisory_lock on a fixed key (node_modules/kysely/dist/esm/dialect/postgres/postgres-adapter.js,
+ * 0.28), on one connection, and the pending migrations then run in a single transaction on it
+ * (transactional DDL); nodes starting together wait for each other and the later ones find
+ * nothing to do. Its bookkeeping tables are created before the lock, but it re-checks after a
+ * failed CREATE, so a race there is harmless. SQLite: Kysely's lock is a no-op and it runs
+ * migrations outside a transaction, so we wrap the whole run in BEGIN IMMEDIATE: it takes the
+ * file's write lock (another process waits, up to busy_timeout) and a failing migration leaves
+ * no half-built schema.
+ */
+
+export class MigrationError extends Error {
+  constructor(
+    readonly migrationName: string | undefined,
+    cause: unknown,
+  ) {
+    super(`database migration ${migrationName ?? '(setup)'} failed: ${(cause as Error)?.message ?? String(cause)}`, { cause });
+    this.name = 'MigrationError';
+  }
+}
+
+export interface MigrationStatus {
+  name: string;
+  /** When it ran (epoch ms), or null when pending. */
+  executedAt: number | null;
+}
+
+function migrator(store: Store, migrations?: Record<string, DialectMigration>): Migrator {
+  return new Migrator({ db: store.db, provider: migrationProvider(store.dialect, migrations) });
+}
+
+/**
+ * Brings the schema to the latest version and returns the names of the migrations that ran
+ * (empty when it was current). Throws MigrationError, having rolled the run back, when one fails.
+ * `migrations` replaces the built-in list (tests only).
+ */
+export async function migrateToLatest(store: Store, options: { migrations?: Record<string, DialectMigration> } = {}): Promise<string[]> {
+  const run = migrator(store, options.migrations);
+  let results: MigrationResult[] | undefined;
+  let error: unknown;
+  if (store.dialect === 'sqlite') {
+    await sql`begin immediate`.execute(store.db);
+    try {
+      ({ results, error } = await run.migrateToLatest());
+    } catch (err) {
+      error = err;
+    }
+    await sql.raw(error === undefined ? 'commit' : 'rollback').execute(store.db);
+  } else {
+    ({ results, error } = await run.migrateToLatest());
+  }
+  if (error !== undefined) {
+    throw new MigrationError(results?.find((r) => r.status === 'Error')?.migrationName, error);
+  }
+  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}
+
+/** Every known migration and whether it has run, oldest first. */
+export async function migrationStatus(store: Store): Promise<MigrationStatus[]> {
+  const migrations = await migrator(store).getMigrations();
+  return migrations.map((m) => ({ name: m.name, executedAt: m.executedAt ? m.executedAt.getTime() : null }));
+}

@@ -1,0 +1,32 @@
+import type { Kysely, Migration, MigrationProvider } from 'kysely';
+import type { Dialect } from '../schema.ts';
+import * as m0001 from './0001_initial.ts';
+
+interface DialectMigration {
+  up(db: Kysely<unknown>, dialect: Dialect): Promise<void>;
+  down?(db: Kysely<unknown>, dialect: Dialect): Promise<void>;
+}
+
+/** Every migration, in order. Append new ones here; never edit or rename one that has shipped. */
+const MIGRATIONS: Record<string, DialectMigration> = {
+  '0001_initial': m0001,
+};
+
+/** The in-code provider: migrations are bundled with the code, not read from a folder at run time. */
+export function migrationProvider(dialect: Dialect, migrations: Record<string, DialectMigration> = MIGRATIONS): MigrationProvider {
+  return {
+    async getMigrations(): Promise<Record<string, Migration>> {
+      return Object.fromEntries(
+        Object.entries(migrations).map(([name, m]) => [
+          name,
+          {
+            up: (db: Kysely<unknown>) => m.up(db, dialect),
+            ...(m.down ? { down: (db: Kysely<unknown>) => m.down!(db, dialect) } : {}),
+          },
+        ]),
+      );
+    },
+  };
+}
+
+export type { DialectMigration };

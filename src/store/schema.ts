@@ -1,0 +1,83 @@
+import type { Generated } from 'kysely';
+
+/*
+ * Row types as both dialects return them (PostgreSQL int8 is parsed to number, see database.ts):
+ * text UUID ids, epoch-millisecond integer times, 0/1 integers for booleans, JSON as text,
+ * embeddings and thumbnails as bytes.
+ */
+
+export interface PeopleTable {
+  id: string;
+  external_id: string | null;
+  name: string;
+  email: string | null;
+  department: string | null;
+  type: string | null;
+  active: number;
+  metadata: string;
+  /** Lower-cased, accent-stripped name, external id, email and department: what search matches. */
+  search_text: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface FaceTemplatesTable {
+  id: string;
+  person_id: string;
+  model_id: string;
+  embedding: Buffer;
+  pose_label: string | null;
+  yaw_deg: number | null;
+  pitch_deg: number | null;
+  roll_deg: number | null;
+  quality: number | null;
+  source: string;
+  thumbnail: Buffer | null;
+  created_at: number;
+}
+
+export interface GalleryChangesTable {
+  seq: Generated<number>;
+  template_id: string;
+  person_id: string;
+  model_id: string;
+  op: string;
+  at: number;
+}
+
+export interface RecognitionLogTable {
+  id: Generated<number>;
+  at: number;
+  camera_id: string;
+  track_id: string | null;
+  person_id: string | null;
+  model_id: string | null;
+  similarity: number | null;
+  margin: number | null;
+  quality: number | null;
+  liveness: number | null;
+  decision: string;
+  reason: string | null;
+}
+
+export interface ApiKeysTable {
+  id: string;
+  name: string;
+  prefix: string;
+  key_hash: string;
+  /** JSON array of scope names. */
+  scopes: string;
+  created_at: number;
+  last_used_at: number | null;
+  revoked_at: number | null;
+}
+
+export interface Database {
+  people: PeopleTable;
+  face_templates: FaceTemplatesTable;
+  gallery_changes: GalleryChangesTable;
+  recognition_log: RecognitionLogTable;
+  api_keys: ApiKeysTable;
+}
+
+export type Dialect = 'sqlite' | 'postgres';

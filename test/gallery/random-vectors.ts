@@ -1,0 +1,53 @@
+/** Seeded random unit vectors for gallery tests (no datasets in tests). */
+
+/** A small fast PRNG (mulberry32) so every run sees the same vectors. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A standard normal sample (Box–Muller). */
+export function gaussian(random: () => number): number {
+  const u = 1 - random();
+  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * random());
+}
+
+export function normalize(v: Float32Array): Float32Array {
+  let s = 0;
+  for (const x of v) s += x * x;
+  const inv = 1 / Math.sqrt(s);
+  for (let i = 0; i < v.length; i++) v[i]! *= inv;
+  return v;
+}
+
+/** n random unit vectors as one row-major matrix. */
+export function randomUnitMatrix(random: () => number, n: number, dims: number): Float32Array {
+  const m = new Float32Array(n * dims);
+  for (let i = 0; i < n; i++) normalize(m.subarray(i * dims, (i + 1) * dims).map(() => gaussian(random))).forEach((x, j) => (m[i * dims + j] = x));
+  return m;
+}
+
+/** normalize(v + noise · g/√d): cosine to v ≈ 1/√(1 + noise²). */
+export function perturbed(random: () => number, v: Float32Array, noise: number): Float32Array {
+  const scale = noise / Math.sqrt(v.length);
+  return normalize(v.map((x) => x + scale * gaussian(random)));
+}
+
+export function dot(a: Float32Array, b: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
+  return s;
+}
+
+/** Brute-force reference: ids sorted by cosine similarity to q, most similar first. */
+export function bruteForce(ids: readonly string[], matrix: Float32Array, dims: number, q: Float32Array, k: number): { id: string; similarity: number }[] {
+  const qn = normalize(q.slice());
+  const all = ids.map((id, i) => ({ id, similarity: dot(normalize(matrix.slice(i * dims, (i + 1) * dims)), qn) }));
+  return all.sort((a, b) => b.similarity - a.similarity).slice(0, k);
+}
