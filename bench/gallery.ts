@@ -15,8 +15,10 @@
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
+import v8 from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { projectPath } from '../src/config/paths.ts';
 import { ExactIndex } from '../src/gallery/exact-index.ts';
 import { HnswIndex, type HnswQuantization } from '../src/gallery/hnsw-index.ts';
@@ -122,22 +124,458 @@ async function realEmbeddings(): Promise<RealEmbeddings> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Synthetic gallery from the real embeddings
+
+/** mulberry32: a seeded PRNG, so every run builds the same gallery. */
+function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Fills out with a standard-normal vector (Box–Muller, both outputs used). */
+function gaussianInto(random: () => number, out: Float32Array): void {
+  for (let i = 0; i < out.length; i += 2) {
+    const r = Math.sqrt(-2 * Math.log(1 - random()));
+    const phi = 2 * Math.PI * random();
+    out[i] = r * Math.cos(phi);
+    if (i + 1 < out.length) out[i + 1] = r * Math.sin(phi);
+  }
+}
+
+/**
+ * Makes "other people" and "re-captures" from the real embeddings. Face embeddings vary along few
+ * directions (the real set's covariance has a participation ratio of ≈33 of 512 dimensions), so
+ * noise in 'face' mode is mostly shaped like that variation (a sum of 8 random centred real
+ * vectors, which has the real covariance) plus a little isotropic noise. 'isotropic' mode adds only
+ * Gaussian noise in all 512 dimensions: near-random vectors, HNSW's hardest case (a stress test).
+ */
+class Perturber {
+  readonly #real: RealEmbeddings;
+  readonly #mean = new Float32Array(DIMS);
+  readonly #scratch = new Float32Array(DIMS);
+  readonly #gauss = new Float32Array(DIMS);
+
+  constructor(
+    real: RealEmbeddings,
+    readonly mode: NoiseMode,
+  ) {
+    this.#real = real;
+    for (let i = 0; i < real.count; i++) for (let j = 0; j < DIMS; j++) this.#mean[j]! += real.vectors[i * DIMS + j]! / real.count;
+  }
+
+  /** A new person derived from a real face (face mode: ≈0.55–0.75 cosine to it). */
+  copy(random: () => number, base: Float32Array, out: Float32Array, offset: number): void {
+    if (this.mode === 'face') this.#perturb(random, base, 0.8 + 0.4 * random(), 0.5, out, offset);
+    else this.#perturb(random, base, 0, 1.2 + 1.3 * random(), out, offset); // 0.37–0.64
+  }
+
+  /** A re-capture of a stored face (face mode: ≈0.7–0.9 cosine to it). */
+  recapture(random: () => number, base: Float32Array, out: Float32Array, offset: number): void {
+    if (this.mode === 'face') this.#perturb(random, base, 0.4 + 0.4 * random(), 0.4, out, offset);
+    else this.#perturb(random, base, 0, 0.5 + 0.7 * random(), out, offset); // 0.64–0.89
+  }
+
+  /** normalize(base + shaped · Σ₈(r − mean)/√8 + isotropic · g/√d) into out at offset. */
+  #perturb(random: () => number, base: Float32Array, shaped: number, isotropic: number, out: Float32Array, offset: number): void {
+    const v = this.#scratch;
+    gaussianInto(random, this.#gauss);
+    const isoScale = isotropic / Math.sqrt(DIMS);
+    for (let i = 0; i < DIMS; i++) v[i] = base[i]! + isoScale * this.#gauss[i]!;
+    if (shaped > 0) {
+      const scale = shaped / Math.sqrt(8);
+      for (let m = 0; m < 8; m++) {
+        const r = Math.floor(random() * this.#real.count) * DIMS;
+        for (let i = 0; i < DIMS; i++) v[i]! += scale * (this.#real.vectors[r + i]! - this.#mean[i]!);
+      }
+    }
+    let sum = 0;
+    for (let i = 0; i < DIMS; i++) sum += v[i]! * v[i]!;
+    const inv = 1 / Math.sqrt(sum);
+    for (let i = 0; i < DIMS; i++) out[offset + i] = v[i]! * inv;
+  }
+}
+
+type NoiseMode = 'face' | 'isotropic';
+
+/** A UUID-shaped id (36 characters, like the store's), so id memory is realistic. */
+const templateId = (i: number): string => `00000000-0000-4000-8000-${i.toString(16).padStart(12, '0')}`;
+
+/** Rows [start, start + count) of the synthetic gallery: the real vectors, then perturbed copies. */
+function galleryChunk(real: RealEmbeddings, perturber: Perturber, start: number, count: number): Float32Array {
+  const out = new Float32Array(count * DIMS);
+  const random = seededRandom(0x9e3779b9 ^ start);
+  for (let j = 0; j < count; j++) {
+    const i = start + j;
+    if (i < real.count) {
+      out.set(real.vectors.subarray(i * DIMS, (i + 1) * DIMS), j * DIMS);
+      continue;
+    }
+    const source = Math.floor(random() * real.count);
+    perturber.copy(random, real.vectors.subarray(source * DIMS, (source + 1) * DIMS), out, j * DIMS);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Measuring
+
+const gc: () => void = (() => {
+  v8.setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
+})();
+
+function rssBytes(): number {
+  gc();
+  gc();
+  return process.memoryUsage().rss;
+}
+
+function dot(a: Float32Array, b: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
+  return s;
+}
+
+function normalizedCopy(v: Float32Array): Float32Array {
+  const out = v.slice();
+  const inv = 1 / Math.sqrt(dot(out, out));
+  for (let i = 0; i < out.length; i++) out[i]! *= inv;
+  return out;
+}
+
+interface LatencyStats {
+  p50Ms: number;
+  p99Ms: number;
+  meanMs: number;
+}
+
+function latency(samples: number[]): LatencyStats {
+  return { p50Ms: median(samples), p99Ms: quantile(samples, 0.99), meanMs: samples.reduce((a, b) => a + b, 0) / samples.length };
+}
+
+interface GroundTruth {
+  queries: Float32Array[];
+  top10: string[][];
+  top1Similarity: number[];
+}
+
+interface ExactResult {
+  size: number;
+  buildSeconds: number;
+  addPerSecond: number;
+  memoryBytesPerTemplate: number;
+  rssBytesPerTemplate: number;
+  top1: LatencyStats;
+  top10: LatencyStats;
+  fallbackScans: number;
+  queries: number;
+}
+
+interface HnswResult {
+  size: number;
+  quantization: HnswQuantization;
+  connectivity: number;
+  expansionAdd: number;
+  expansionSearch: number;
+  buildSeconds?: number;
+  /** Batch insert (addMany, all cores). */
+  batchAddPerSecond?: number;
+  /** One template at a time (enrollment), on the calling thread. */
+  singleAddPerSecond?: number;
+  removePerSecond?: number;
+  memoryBytesPerTemplate: number;
+  rssBytesPerTemplate?: number;
+  saveSeconds?: number;
+  loadSeconds?: number;
+  top1: LatencyStats;
+  top10: LatencyStats;
+  recallAt1: number;
+  recallAt10: number;
+}
+
+function parseList(args: string[], flag: string, fallback: string): string[] {
+  const i = args.indexOf(flag);
+  return (i >= 0 && args[i + 1] ? args[i + 1]! : fallback).split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+const CHUNK = 10_000;
+
+async function measureSize(real: RealEmbeddings, size: number, options: BenchOptions): Promise<SizeResult> {
+  console.error(`\n== ${size} templates`);
+  const perturber = new Perturber(real, options.noise);
+  const ids = Array.from({ length: size }, (_, i) => templateId(i));
+
+  // Exact index: the reference, and a contender below the switch size.
+  let rss0 = rssBytes();
+  const exact = new ExactIndex(DIMS);
+  let addSeconds = 0;
+  for (let start = 0; start < size; start += CHUNK) {
+    const count = Math.min(CHUNK, size - start);
+    const chunk = galleryChunk(real, perturber, start, count);
+    const t0 = performance.now();
+    exact.addMany(ids.slice(start, start + count), chunk);
+    addSeconds += (performance.now() - t0) / 1000;
+  }
+  const exactRss = (rssBytes() - rss0) / size;
+  console.error(`exact built in ${addSeconds.toFixed(1)} s`);
+
+  // Queries: noisy re-captures (0.64–0.89 cosine) of random stored templates.
+  const random = seededRandom(size);
+  const truth: GroundTruth = { queries: [], top10: [], top1Similarity: [] };
+  const queryToTarget: number[] = [];
+  for (let q = 0; q < options.queries; q++) {
+    const target = exact.vectorOf(ids[Math.floor(random() * size)]!)!;
+    const query = new Float32Array(DIMS);
+    perturber.recapture(random, target, query, 0);
+    truth.queries.push(query);
+    queryToTarget.push(dot(query, target));
+  }
+  const exactTop1: number[] = [];
+  for (const query of truth.queries.slice(0, Math.min(300, options.queries))) {
+    const t0 = performance.now();
+    exact.search(query, 1);
+    exactTop1.push(performance.now() - t0);
+  }
+  const exactTop10: number[] = [];
+  const top1Gap: number[] = [];
+  for (const query of truth.queries) {
+    const t0 = performance.now();
+    const top = exact.search(query, 10);
+    exactTop10.push(performance.now() - t0);
+    truth.top10.push(top.map((m) => m.id));
+    truth.top1Similarity.push(top[0]!.similarity);
+    if (top.length > 1) top1Gap.push(top[0]!.similarity - top[1]!.similarity);
+  }
+  // What the data looks like: how close each synthetic person's nearest other template is.
+  const nearestOther: number[] = [];
+  if (size > real.count) {
+    for (let t = 0; t < 200; t++) {
+      const id = ids[real.count + Math.floor(random() * (size - real.count))]!;
+      nearestOther.push(exact.search(exact.vectorOf(id)!, 2)[1]!.similarity);
+    }
+  }
+  const data: DataStats = {
+    noise: options.noise,
+    realTemplates: Math.min(real.count, size),
+    nearestOtherSimilarity: { p10: quantile(nearestOther, 0.1), p50: median(nearestOther), p90: quantile(nearestOther, 0.9) },
+    queryToTargetSimilarity: { p10: quantile(queryToTarget, 0.1), p50: median(queryToTarget), p90: quantile(queryToTarget, 0.9) },
+    queryTop1Gap: { p10: quantile(top1Gap, 0.1), p50: median(top1Gap) },
+  };
+  console.error(`data: ${JSON.stringify(data)}`);
+  const exactResult: ExactResult = {
+    size,
+    buildSeconds: addSeconds,
+    addPerSecond: size / addSeconds,
+    memoryBytesPerTemplate: exact.memoryBytes() / size,
+    rssBytesPerTemplate: exactRss,
+    top1: latency(exactTop1),
+    top10: latency(exactTop10),
+    fallbackScans: exact.fallbackScans,
+    queries: options.queries,
+  };
+  console.error(`exact top-10 p50 ${exactResult.top10.p50Ms.toFixed(2)} ms, fallbacks ${exact.fallbackScans}`);
+
+  const hnswResults: HnswResult[] = [];
+  for (const quantization of options.quantizations) {
+    for (const connectivity of options.connectivities) {
+      const [firstEf, ...otherEfs] = options.expansionSearch;
+      rss0 = rssBytes();
+      let hnsw: HnswIndex | undefined = new HnswIndex(DIMS, { quantization, connectivity, expansionAdd: options.expansionAdd, expansionSearch: firstEf });
+      let buildSeconds = 0;
+      for (let start = 0; start < size; start += CHUNK) {
+        const count = Math.min(CHUNK, size - start);
+        const chunk = new Float32Array(count * DIMS);
+        for (let j = 0; j < count; j++) chunk.set(exact.vectorOf(ids[start + j]!)!, j * DIMS);
+        const t0 = performance.now();
+        hnsw.addMany(ids.slice(start, start + count), chunk);
+        buildSeconds += (performance.now() - t0) / 1000;
+        if (size >= 200_000 && (start / CHUNK) % 10 === 9) console.error(`  hnsw ${quantization} M=${connectivity}: ${start + count} added, ${buildSeconds.toFixed(0)} s`);
+      }
+      const rssPerTemplate = (rssBytes() - rss0) / size;
+      const memoryBytesPerTemplate = hnsw.memoryBytes() / size;
+      console.error(`hnsw ${quantization} M=${connectivity} built in ${buildSeconds.toFixed(1)} s`);
+
+      // Enrollment one at a time, then removal.
+      const extra = galleryChunk(real, perturber, size, 500);
+      let t0 = performance.now();
+      for (let j = 0; j < 500; j++) hnsw.add(`extra-${j}`, extra.subarray(j * DIMS, (j + 1) * DIMS));
+      const singleAddPerSecond = 500 / ((performance.now() - t0) / 1000);
+      t0 = performance.now();
+      for (let j = 0; j < 500; j++) hnsw.remove(`extra-${j}`);
+      const removePerSecond = 500 / ((performance.now() - t0) / 1000);
+
+      const measureSearch = (index: HnswIndex): Pick<HnswResult, 'top1' | 'top10' | 'recallAt1' | 'recallAt10'> => {
+        const top1: number[] = [];
+        const top10: number[] = [];
+        let hits1 = 0;
+        let hits10 = 0;
+        // Separate passes, so neither k profits from the other's warm caches.
+        truth.queries.forEach((query, q) => {
+          const t = performance.now();
+          const first = index.search(query, 1)[0];
+          top1.push(performance.now() - t);
+          // A different id with the same exact similarity (a duplicate photo) is still the right answer.
+          if (first && (first.id === truth.top10[q]![0] || dot(exact.vectorOf(first.id)!, normalizedCopy(query)) >= truth.top1Similarity[q]! - 1e-6)) hits1++;
+        });
+        truth.queries.forEach((query, q) => {
+          const t = performance.now();
+          const ten = index.search(query, 10);
+          top10.push(performance.now() - t);
+          const expected = new Set(truth.top10[q]);
+          hits10 += ten.filter((m) => expected.has(m.id)).length / expected.size;
+        });
+        return { top1: latency(top1), top10: latency(top10), recallAt1: hits1 / truth.queries.length, recallAt10: hits10 / truth.queries.length };
+      };
+
+      const built: HnswResult = {
+        size,
+        quantization,
+        connectivity,
+        expansionAdd: options.expansionAdd,
+        expansionSearch: firstEf!,
+        buildSeconds,
+        batchAddPerSecond: size / buildSeconds,
+        singleAddPerSecond,
+        removePerSecond,
+        memoryBytesPerTemplate,
+        rssBytesPerTemplate: rssPerTemplate,
+        ...measureSearch(hnsw),
+      };
+      hnswResults.push(built);
+      console.error(`  ef=${firstEf}: top-1 p50 ${built.top1.p50Ms.toFixed(3)} ms, recall@1 ${built.recallAt1.toFixed(4)}`);
+
+      if (otherEfs.length > 0) {
+        // usearch fixes the search expansion at construction: save once, load with each ef.
+        const dir = join(tmpdir(), `facegate-bench-hnsw-${process.pid}`);
+        t0 = performance.now();
+        await hnsw.save(dir);
+        built.saveSeconds = (performance.now() - t0) / 1000;
+        hnsw = undefined;
+        for (const ef of otherEfs) {
+          t0 = performance.now();
+          const loaded = await HnswIndex.load(dir, { expansionSearch: ef });
+          const loadSeconds = (performance.now() - t0) / 1000;
+          const result: HnswResult = {
+            size,
+            quantization,
+            connectivity,
+            expansionAdd: options.expansionAdd,
+            expansionSearch: ef,
+            memoryBytesPerTemplate,
+            loadSeconds,
+            ...measureSearch(loaded),
+          };
+          hnswResults.push(result);
+          console.error(`  ef=${ef}: top-1 p50 ${result.top1.p50Ms.toFixed(3)} ms, recall@1 ${result.recallAt1.toFixed(4)}`);
+        }
+        await rm(dir, { recursive: true, force: true });
+      }
+      hnsw = undefined;
+    }
+  }
+  return { size, data, exact: exactResult, hnsw: hnswResults };
+}
+
+interface DataStats {
+  noise: NoiseMode;
+  realTemplates: number;
+  /** Cosine of a synthetic person's template to the nearest other template in the gallery. */
+  nearestOtherSimilarity: { p10: number; p50: number; p90: number };
+  /** Cosine of a query to the stored template it was made from. */
+  queryToTargetSimilarity: { p10: number; p50: number; p90: number };
+  /** Exact top-1 minus top-2 similarity of the queries. */
+  queryTop1Gap: { p10: number; p50: number };
+}
+
+interface SizeResult {
+  size: number;
+  data: DataStats;
+  exact: ExactResult;
+  hnsw: HnswResult[];
+}
+
+interface BenchOptions {
+  noise: NoiseMode;
+  sizes: number[];
+  queries: number;
+  quantizations: HnswQuantization[];
+  connectivities: number[];
+  expansionAdd: number;
+  expansionSearch: number[];
+}
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const real = await realEmbeddings();
-  console.log(`real embeddings: ${real.count} (${real.modelId})`);
+  console.error(`real embeddings: ${real.count} (${real.modelId})`);
   if (args.includes('--embed-only')) return;
-  void rm;
-  void tmpdir;
-  void ExactIndex;
-  void HnswIndex;
-  void median;
-  void quantile;
-  void printTable;
-  void writeResults;
-  const q: HnswQuantization = 'i8';
-  void q;
+  const options: BenchOptions = {
+    sizes: parseList(args, '--sizes', '10000,100000,1000000').map(Number),
+    queries: Number(parseList(args, '--queries', '1000')[0]),
+    quantizations: parseList(args, '--quantization', 'i8') as HnswQuantization[],
+    connectivities: parseList(args, '--connectivity', '16').map(Number),
+    expansionAdd: Number(parseList(args, '--expansion-add', '128')[0]),
+    expansionSearch: parseList(args, '--expansion-search', '64,32,128').map(Number),
+    noise: parseList(args, '--noise', 'face')[0] as NoiseMode,
+  };
+  if (options.noise !== 'face' && options.noise !== 'isotropic') throw new Error('--noise is face or isotropic');
+  const started = performance.now();
+  const results: SizeResult[] = [];
+  for (const size of options.sizes) results.push(await measureSize(real, size, options));
+
+  const ms = (n: number): string => (n < 1 ? n.toFixed(3) : n.toFixed(2));
+  printTable(
+    'Exact index (int8 scan + float32 re-score, 1 thread)',
+    ['templates', 'add/s', 'top-1 p50 ms', 'top-1 p99 ms', 'top-10 p50 ms', 'top-10 p99 ms', 'full-scan fallbacks', 'est. B/template', 'RSS B/template'],
+    results.map(({ exact: e }) => [
+      String(e.size),
+      Math.round(e.addPerSecond),
+      ms(e.top1.p50Ms),
+      ms(e.top1.p99Ms),
+      ms(e.top10.p50Ms),
+      ms(e.top10.p99Ms),
+      `${e.fallbackScans}/${e.queries}`,
+      Math.round(e.memoryBytesPerTemplate),
+      Math.round(e.rssBytesPerTemplate),
+    ]),
+  );
+  printTable(
+    'HNSW index (usearch; search on 1 thread, batch build on all cores)',
+    ['templates', 'quant', 'M', 'ef', 'recall@1', 'recall@10', 'top-1 p50 ms', 'top-1 p99 ms', 'top-10 p50 ms', 'top-10 p99 ms', 'batch add/s', 'single add/s', 'est. B/template', 'RSS B/template'],
+    results.flatMap(({ hnsw }) =>
+      hnsw.map((h) => [
+        String(h.size),
+        h.quantization,
+        String(h.connectivity),
+        String(h.expansionSearch),
+        h.recallAt1.toFixed(4),
+        h.recallAt10.toFixed(4),
+        ms(h.top1.p50Ms),
+        ms(h.top1.p99Ms),
+        ms(h.top10.p50Ms),
+        ms(h.top10.p99Ms),
+        h.batchAddPerSecond ? Math.round(h.batchAddPerSecond) : '',
+        h.singleAddPerSecond ? Math.round(h.singleAddPerSecond) : '',
+        Math.round(h.memoryBytesPerTemplate),
+        h.rssBytesPerTemplate ? Math.round(h.rssBytesPerTemplate) : '',
+      ]),
+    ),
+  );
+  const file = writeResults('gallery', {
+    when: new Date().toISOString(),
+    machine: { cpus: cpus().length, cpu: cpus()[0]?.model, loadAverage: loadavg(), node: process.version, totalMemoryBytes: totalmem() },
+    embeddings: { modelId: real.modelId, real: real.count, dims: DIMS },
+    options,
+    seconds: (performance.now() - started) / 1000,
+    results,
+  });
+  console.log(`\nwrote ${file}`);
 }
 
 await main();

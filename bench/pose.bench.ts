@@ -290,6 +290,29 @@ for (const [mode, result] of results) {
     ...candidates.map((c) => errorStats((result.samples.get(c.name) ?? []).filter((x) => x.photo.yawDeg === bin)).pitchMedAbsDeg),
   ]);
   printTable(`per yaw bin (${mode}): median |pitch error|, all pitches`, ['yaw', ...candidates.map((c) => c.name)], pitchRows);
+  // The quality gate's view: how often a clearly acceptable face is refused, and a clearly turned one let through.
+  const chosen = result.samples.get('chosen') ?? [];
+  const gateRows: (string | number)[][] = [];
+  const gates: Record<string, unknown>[] = [];
+  for (const maxYawDeg of [35, 40, 45, 50]) {
+    const ok = chosen.filter((x) => Math.abs(x.photo.yawDeg) <= 30);
+    const turned = chosen.filter((x) => Math.abs(x.photo.yawDeg) >= 60);
+    const refused = ok.filter((x) => Math.abs(x.pose.yawDeg) > maxYawDeg).length / ok.length;
+    const passed = turned.filter((x) => Math.abs(x.pose.yawDeg) <= maxYawDeg).length / turned.length;
+    gateRows.push([`maxYawDeg ${maxYawDeg}`, `${(refused * 100).toFixed(1)}% of |yaw| ≤ 30`, `${(passed * 100).toFixed(1)}% of |yaw| ≥ 60`]);
+    gates.push({ maxYawDeg, refusedYawWithin30: refused, acceptedYawFrom60: passed });
+  }
+  for (const maxPitchDeg of [20, 25, 30, 35]) {
+    const upright = chosen.filter((x) => Math.abs(x.photo.yawDeg) <= 45);
+    const ok = upright.filter((x) => Math.abs(x.photo.pitchDeg) <= 15);
+    const tilted = upright.filter((x) => Math.abs(x.photo.pitchDeg) >= 60);
+    const refused = ok.filter((x) => Math.abs(x.pose.pitchDeg) > maxPitchDeg).length / ok.length;
+    const passed = tilted.filter((x) => Math.abs(x.pose.pitchDeg) <= maxPitchDeg).length / tilted.length;
+    gateRows.push([`maxPitchDeg ${maxPitchDeg}`, `${(refused * 100).toFixed(1)}% of |pitch| ≤ 15`, `${(passed * 100).toFixed(1)}% of |pitch| ≥ 60`]);
+    gates.push({ maxPitchDeg, refusedPitchWithin15: refused, acceptedPitchFrom60: passed });
+  }
+  printTable(`pose gate with the chosen estimator (${mode}); pitch rows use |yaw| ≤ 45 only`, ['limit', 'refused (should pass)', 'accepted (should fail)'], gateRows);
+  modeSummary.gatesChosen = gates;
   const stageCosts = Object.fromEntries(['detect', 'landmarks'].filter((k) => result.cpuMs.has(k)).map((k) => [k, median(result.cpuMs.get(k)!)]));
   modeSummary.stageCpuMsMedian = stageCosts;
   console.log(`  context: ${Object.entries(stageCosts).map(([k, v]) => `${k} ${v.toFixed(2)} CPU-ms`).join(', ')} (median per photo)`);

@@ -1,3 +1,4 @@
+import { embeddingModelIdFor } from '../vision/engine-factory.ts';
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -181,6 +182,7 @@ export function registerEvalCommand(program: Command, deps: EvalCommandDeps = {}
     .option('--json <file>', 'also write the results as JSON')
     .option('--no-cache', 'neither read nor write the embedding cache')
     .option('--cache-dir <dir>', 'embedding cache folder', DEFAULT_EMBEDDING_CACHE_DIR)
+    .addHelpText('after', '\nThe global options --engine onnx|human|human-fr, --workers N and --config FILE apply (facegate --engine human eval …).')
     .action(async (options: EvalOptions, command: Command) => {
       if (Boolean(options.dataset) === Boolean(options.lfwPairs)) command.error('facegate eval: give exactly one of --dataset DIR or --lfw-pairs FILE');
       if (options.lfwPairs && !options.images) command.error('facegate eval: --lfw-pairs needs --images DIR');
@@ -189,7 +191,7 @@ export function registerEvalCommand(program: Command, deps: EvalCommandDeps = {}
       const stderr = deps.stderr ?? process.stderr;
       const startMs = Date.now();
 
-      const cache = options.cache ? await EmbeddingCache.open(options.cacheDir, evalCacheKey(config, deps.describeEmbedding?.(config))) : undefined;
+      const cache = options.cache ? await EmbeddingCache.open(options.cacheDir, evalCacheKey(config, deps.describeEmbedding ? deps.describeEmbedding(config) : embeddingModelIdFor(config.vision))) : undefined;
       if (cache && cache.skippedLines > 0) stderr.write(`facegate eval: ignored ${cache.skippedLines} damaged or stale cache entries in ${cache.path}\n`);
 
       let report: EvaluationReport;

@@ -1,8 +1,10 @@
 import { Command, Option } from 'commander';
 import { ConfigError } from '../config/config.ts';
 import { AppError } from '../domain/errors.ts';
+import { MigrationError } from '../store/index.ts';
 import { registerBenchCommand } from './bench.ts';
 import { registerEvalCommand } from './eval.ts';
+import { registerMigrateCommand } from './migrate.ts';
 import { registerServeCommand } from './serve.ts';
 import { registerVisionCommands } from './vision-commands.ts';
 
@@ -15,6 +17,7 @@ const program = new Command()
   .showHelpAfterError();
 
 registerServeCommand(program);
+registerMigrateCommand(program);
 registerVisionCommands(program);
 registerEvalCommand(program);
 registerBenchCommand(program);
@@ -22,7 +25,7 @@ registerBenchCommand(program);
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
-  if (err instanceof ConfigError || err instanceof AppError) {
+  if (err instanceof ConfigError || err instanceof AppError || err instanceof MigrationError) {
     console.error(`facegate: ${err.message}`);
     process.exit(2);
   }

@@ -15,7 +15,7 @@ export function registerServeCommand(program: Command): void {
       if (options.host) server.host = options.host;
       const config = configFromOptions(program.opts<GlobalOptions>(), { server });
       console.log(`facegate: effective configuration\n${JSON.stringify(maskedConfig(config), null, 2)}`);
-      const app = await createApp(config);
+      const app = await createApp(config, (message) => console.log(`facegate: ${message}`));
       const address = await app.server.listen({ host: config.server.host, port: config.server.port });
       console.log(`facegate: listening on ${address} (${config.vision.workers} vision workers, engine ${config.vision.engine})`);
       let stopping = false;

@@ -24,17 +24,17 @@ const qualitySchema = z.strictObject({
   /** Smallest face accepted for recognition or enrollment: the shorter side of its box, in pixels. */
   minFaceSizePx: z.number().positive().default(48),
   /** Lowest sharpness accepted (variance of the Laplacian on a 112-px grey face crop). */
-  minSharpness: z.number().nonnegative().default(25),
+  minSharpness: z.number().nonnegative().default(15),
   /** Darkest mean face brightness accepted, 0..255. */
-  minBrightness: z.number().min(0).max(255).default(40),
+  minBrightness: z.number().min(0).max(255).default(30),
   /** Brightest mean face brightness accepted, 0..255. */
-  maxBrightness: z.number().min(0).max(255).default(225),
+  maxBrightness: z.number().min(0).max(255).default(210),
   /** Lowest face contrast accepted (standard deviation of grey levels, 0..255). */
   minContrast: z.number().min(0).max(255).default(18),
-  /** Largest |yaw| accepted for recognition, in degrees. */
-  maxYawDeg: z.number().min(0).max(90).default(45),
+  /** Largest |yaw| accepted for recognition, in degrees (estimates run low at large angles: 40 refuses 87% of |yaw| ≥ 60°). */
+  maxYawDeg: z.number().min(0).max(90).default(40),
   /** Largest |pitch| accepted for recognition, in degrees. */
-  maxPitchDeg: z.number().min(0).max(90).default(35),
+  maxPitchDeg: z.number().min(0).max(90).default(25),
 });
 
 const visionSchema = z.strictObject({
@@ -58,7 +58,7 @@ const visionSchema = z.strictObject({
   /** Detector confidence below which a detection is dropped; unset = the engine's calibrated default. */
   minFaceScore: z.number().min(0).max(1).optional(),
   /** Liveness score (0..1) below which a face is treated as a spoof. */
-  livenessThreshold: z.number().min(0).max(1).default(0.3),
+  livenessThreshold: z.number().min(0).max(1).default(0.2),
   /** Jobs allowed to wait for a worker before new ones are refused as overloaded. */
   maxQueue: z.number().int().min(1).default(64),
   /** A job taking longer than this is failed and its worker replaced, in milliseconds. */
@@ -69,9 +69,9 @@ const visionSchema = z.strictObject({
 
 const identitySchema = z.strictObject({
   /** One-to-one verification: cosine similarity at or above this means "same person" (from `facegate eval`). */
-  verifyThreshold: z.number().min(-1).max(1).default(0.36),
+  verifyThreshold: z.number().min(-1).max(1).default(0.4),
   /** One-to-many search: the best match must reach this cosine similarity to be named (from `facegate eval`). */
-  searchThreshold: z.number().min(-1).max(1).default(0.45),
+  searchThreshold: z.number().min(-1).max(1).default(0.5),
 });
 
 const serverSchema = z.strictObject({

@@ -66,7 +66,10 @@ export interface GalleryOptions {
   exactBelow?: number;
   hnsw?: HnswIndexOptions;
   exact?: ExactIndexOptions;
-  /** Vectors added per chunk in background builds, between yields to the event loop. */
+  /**
+   * Vectors added between yields to the event loop in rebuilds and background switches. HNSW
+   * inserts cost ≈0.3–1 ms each, so the default 64 keeps the server answering every ≈20–60 ms.
+   */
   buildChunkSize?: number;
 }
 
@@ -77,7 +80,11 @@ export interface GalleryOptions {
  */
 export const DEFAULT_HNSW_ABOVE = 20_000;
 
-type PendingOp = { op: 'add'; id: string; personId: string; vector: Float32Array } | { op: 'remove'; id: string };
+type PendingOp =
+  | { op: 'add'; id: string; personId: string; vector: Float32Array }
+  | { op: 'remove'; id: string }
+  /** Logged for a rebuild only: the stream may hold templates of the person that the live gallery lacks. */
+  | { op: 'removePerson'; personId: string };
 
 interface ModelState {
   dims: number;
@@ -133,7 +140,7 @@ export class Gallery {
     if (!(this.exactBelow <= this.hnswAbove)) throw new RangeError('exactBelow must not exceed hnswAbove');
     this.#hnswOptions = options.hnsw ?? {};
     this.#exactOptions = options.exact ?? {};
-    this.#chunkSize = options.buildChunkSize ?? 4096;
+    this.#chunkSize = options.buildChunkSize ?? 64;
   }
 
   /** Model ids the gallery holds templates of (or held: an emptied model stays until rebuilt). */
@@ -201,9 +208,11 @@ export class Gallery {
   /** Removes a template (from the given model, or whichever holds it); false when none held it. */
   remove(templateId: string, modelId?: string): boolean {
     const found = this.#modelOfTemplate(templateId, modelId);
-    if (found === undefined) return false;
-    this.#apply(found, this.#models.get(found)!, { op: 'remove', id: templateId });
-    return true;
+    const op: PendingOp = { op: 'remove', id: templateId };
+    if (found !== undefined) this.#apply(found, this.#models.get(found)!, op);
+    // A rebuild's stream may hold the template even when the live gallery does not.
+    this.#logForRebuilds(op, modelId, found);
+    return found !== undefined;
   }
 
   /** Removes every template of a person (in one model, or all); returns how many. */
@@ -216,6 +225,7 @@ export class Gallery {
       for (const templateId of templateIds) this.#apply(id, state, { op: 'remove', id: templateId });
       removed += templateIds.length;
     }
+    this.#logForRebuilds({ op: 'removePerson', personId }, modelId);
     return removed;
   }
 
@@ -422,8 +432,17 @@ export class Gallery {
     rebuild?.log.push(logged);
   }
 
+  /** Logs op for the rebuilds in flight (of modelId, or all), except the one of `already` (logged by #apply). */
+  #logForRebuilds(op: PendingOp, modelId: string | undefined, already?: string): void {
+    for (const [id, rebuild] of this.#rebuilds) if ((modelId === undefined || id === modelId) && id !== already) rebuild.log.push(op);
+  }
+
   #applyTo(state: ModelState, op: PendingOp): void {
-    if (op.op === 'add') {
+    if (op.op === 'removePerson') {
+      const templateIds: string[] = [];
+      for (const [templateId, owner] of state.personOf) if (owner === op.personId) templateIds.push(templateId);
+      for (const templateId of templateIds) this.#applyTo(state, { op: 'remove', id: templateId });
+    } else if (op.op === 'add') {
       state.index.add(op.id, op.vector);
       if (!state.personOf.has(op.id)) state.checksum.add(op.id);
       state.personOf.set(op.id, op.personId);
@@ -459,7 +478,7 @@ export class Gallery {
       if (state.generation !== generation || this.#models.get(modelId) !== state) return;
       for (const op of state.pending ?? []) {
         if (op.op === 'add') hnsw.add(op.id, op.vector);
-        else hnsw.remove(op.id);
+        else if (op.op === 'remove') hnsw.remove(op.id);
       }
       state.index = hnsw;
       state.pending = null;

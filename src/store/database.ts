@@ -86,7 +86,13 @@ const pgTypes = {
   }) as typeof pg.types.getTypeParser,
 };
 
-function openSqlite(dataDir: string): { db: Kysely<Database>; location: string } {
+interface OpenedDatabase {
+  db: Kysely<Database>;
+  location: string;
+  beforeClose(): void;
+}
+
+function openSqlite(dataDir: string): OpenedDatabase {
   const file = sqliteFilePath(dataDir);
   mkdirSync(resolve(dataDir), { recursive: true });
   const sqlite = new SqliteDatabase(file);
@@ -101,13 +107,23 @@ function openSqlite(dataDir: string): { db: Kysely<Database>; location: string }
     sqlite.close();
     throw err;
   }
-  return { db: new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) }), location: file };
+  return { db: new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) }), location: file, beforeClose: () => undefined };
 }
 
-function openPostgres(url: string, poolSize: number, onPoolError: (err: Error) => void): { db: Kysely<Database>; location: string } {
+function openPostgres(url: string, poolSize: number, onPoolError: (err: Error) => void): OpenedDatabase {
   const pool = new pg.Pool({ connectionString: url, max: poolSize, types: pgTypes, application_name: 'facegate' });
-  pool.on('error', onPoolError);
-  return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), location: maskUrl(url) };
+  // pool.end() resolves before its sockets have closed: an error on one after close() is no news.
+  let closing = false;
+  pool.on('error', (err) => {
+    if (!closing) onPoolError(err);
+  });
+  return {
+    db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }),
+    location: maskUrl(url),
+    beforeClose: () => {
+      closing = true;
+    },
+  };
 }
 
 function repositories(ctx: RepositoryContext): Repositories {
@@ -132,11 +148,12 @@ export async function openDatabase(config: StoreConfig, options: StoreOptions = 
   }
   const dialect: Dialect = url ? 'postgres' : 'sqlite';
   const onPoolError = options.onPoolError ?? ((err: Error) => console.error(`facegate: PostgreSQL connection error: ${err.message}`));
-  const { db, location } = url ? openPostgres(url, config.database.poolSize, onPoolError) : openSqlite(config.dataDir);
+  const { db, location, beforeClose } = url ? openPostgres(url, config.database.poolSize, onPoolError) : openSqlite(config.dataDir);
 
   try {
     await sql`select 1`.execute(db);
   } catch (err) {
+    beforeClose();
     await db.destroy().catch(() => undefined);
     throw new AppError('database_unavailable', 503, `cannot open the ${dialect} database at ${location}: ${(err as Error).message}`);
   }
@@ -155,6 +172,9 @@ export async function openDatabase(config: StoreConfig, options: StoreOptions = 
     async ping() {
       await sql`select 1`.execute(db);
     },
-    close: () => db.destroy(),
+    async close() {
+      beforeClose();
+      await db.destroy();
+    },
   };
 }

@@ -11,7 +11,8 @@ import { migrationProvider, type DialectMigration } from './migrations/index.ts'
  * failed CREATE, so a race there is harmless. SQLite: Kysely's lock is a no-op and it runs
  * migrations outside a transaction, so we wrap the whole run in BEGIN IMMEDIATE: it takes the
  * file's write lock (another process waits, up to busy_timeout) and a failing migration leaves
- * no half-built schema.
+ * no half-built schema. Foreign keys are off during the run (see below), so a migration may
+ * rebuild a table the SQLite way (create new, copy, drop old, rename).
  */
 
 export class MigrationError extends Error {
@@ -44,13 +45,25 @@ export async function migrateToLatest(store: Store, options: { migrations?: Reco
   let results: MigrationResult[] | undefined;
   let error: unknown;
   if (store.dialect === 'sqlite') {
-    await sql`begin immediate`.execute(store.db);
+    // SQLite's procedure for schema changes: foreign keys off (outside the transaction, where the
+    // pragma has effect) so rebuilding a table cannot cascade-delete its children, then a
+    // foreign_key_check before commit.
+    await sql`pragma foreign_keys = off`.execute(store.db);
     try {
-      ({ results, error } = await run.migrateToLatest());
-    } catch (err) {
-      error = err;
+      await sql`begin immediate`.execute(store.db);
+      try {
+        ({ results, error } = await run.migrateToLatest());
+        if (error === undefined) {
+          const violations = await sql`pragma foreign_key_check`.execute(store.db);
+          if (violations.rows.length > 0) error = new Error(`foreign key violations after migrating: ${JSON.stringify(violations.rows.slice(0, 5))}`);
+        }
+      } catch (err) {
+        error = err;
+      }
+      await sql.raw(error === undefined ? 'commit' : 'rollback').execute(store.db);
+    } finally {
+      await sql`pragma foreign_keys = on`.execute(store.db);
     }
-    await sql.raw(error === undefined ? 'commit' : 'rollback').execute(store.db);
   } else {
     ({ results, error } = await run.migrateToLatest());
   }

@@ -2,8 +2,8 @@ import { join } from 'node:path';
 import type { VisionConfig } from '../config/config.ts';
 import { projectPath } from '../config/paths.ts';
 import type { FaceEngine } from './face-engine.ts';
-import { HumanFaceEngine } from './human/human-engine.ts';
-import { ArcFaceEmbedder } from './onnx/embedder.ts';
+import { FACERES_MODEL_ID, HumanFaceEngine } from './human/human-engine.ts';
+import { ArcFaceEmbedder, FR_FEATURE_MODEL_ID } from './onnx/embedder.ts';
 import { OnnxFaceEngine } from './onnx/onnx-engine.ts';
 import { OnnxPoseEstimator } from './onnx/pose.ts';
 
@@ -19,13 +19,25 @@ export function createFaceEngine(config: VisionConfig): FaceEngine {
         tiledDetectionAboveSidePx: config.smallFaceTilingAboveSidePx,
       });
     case 'human':
-      return new HumanFaceEngine({ maxFaces: config.maxFaces, minFaceScore: config.minFaceScore, liveness: 'antispoof' });
+      return new HumanFaceEngine({ maxFaces: config.maxFaces, minFaceScore: config.minFaceScore, liveness: 'both' });
     case 'human-fr':
       return new HumanFaceEngine({
         maxFaces: config.maxFaces,
         minFaceScore: config.minFaceScore,
-        liveness: 'antispoof',
+        liveness: 'both',
         embedder: new ArcFaceEmbedder(join(modelsDir, 'fr_feature.onnx')),
       });
   }
+}
+
+/**
+ * Bumped whenever the pipeline around a model changes the vectors it makes (alignment, input
+ * order, crops), so caches and stored templates made before can be told apart.
+ */
+export const EMBEDDING_PIPELINE_VERSION = '1';
+
+/** The embedding model id the configured engine will tag its vectors with, without loading it. */
+export function embeddingModelIdFor(config: Pick<VisionConfig, 'engine'>): { modelId: string; pipelineVersion: string } {
+  const modelId = config.engine === 'human' ? FACERES_MODEL_ID : FR_FEATURE_MODEL_ID;
+  return { modelId, pipelineVersion: EMBEDDING_PIPELINE_VERSION };
 }

@@ -120,6 +120,34 @@ for (const backend of backends) {
       await store.people.create({ name: 'After rollback' });
     });
 
+    it.runIf(backend.name === 'sqlite')('lets a SQLite migration rebuild a referenced table without cascading deletes', async () => {
+      const { up } = await import('../../src/store/migrations/0001_initial.ts');
+      const config = await handle.fresh();
+      const other = await openDatabase(config);
+      try {
+        await migrateToLatest(other);
+        const p = await other.people.create({ name: 'Survivor' });
+        const t = await other.templates.add(template(p.id));
+        const rebuild = {
+          '0001_initial': { up },
+          '0002_rebuild_people': {
+            async up(db: Parameters<typeof up>[0]) {
+              const { rows } = await sql<{ sql: string }>`select sql from sqlite_master where type = 'table' and name = 'people'`.execute(db);
+              await sql.raw(rows[0]!.sql.replace(/^CREATE TABLE "?people"?/i, 'create table people_new')).execute(db);
+              await sql`insert into people_new select * from people`.execute(db);
+              await sql`drop table people`.execute(db);
+              await sql`alter table people_new rename to people`.execute(db);
+            },
+          },
+        };
+        expect(await migrateToLatest(other, { migrations: rebuild })).toEqual(['0002_rebuild_people']);
+        expect(await other.templates.get(t.id)).not.toBeNull();
+        expect((await sql.raw('pragma foreign_keys').execute(other.db)).rows).toEqual([{ foreign_keys: 1 }]);
+      } finally {
+        await other.close();
+      }
+    });
+
     it('creates, reads, updates and deletes people', async () => {
       const created = await store.people.create({
         name: 'Ada Lovelace',
@@ -496,9 +524,10 @@ for (const backend of backends) {
         return t;
       });
       await new Promise((r) => setTimeout(r, 300));
-      expect(secondDone).toBe(false);
+      const secondDoneWhileFirstOpen = secondDone;
       release();
       const [a, b] = await Promise.all([first, second]);
+      expect(secondDoneWhileFirstOpen).toBe(false);
       const changes = await store.galleryChanges.since(0);
       expect(changes.map((c) => c.templateId)).toEqual([a.id, b.id]);
     });

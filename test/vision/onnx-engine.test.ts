@@ -251,8 +251,8 @@ describe('OnnxFaceEngine small-face tiling', () => {
       .jpeg({ quality: 92 })
       .toBuffer();
     const image = await decodeImage(mosaic);
-    const withTiles = await engine.detect(image, { maxFaces: 50 });
-    const withoutTiles = await plain.detect(image, { maxFaces: 50 });
+    const withTiles = await engine.detect(image, { maxFaces: 50, findSmallFaces: true });
+    const withoutTiles = await plain.detect(image, { maxFaces: 50, findSmallFaces: true });
     expect(withTiles.length).toBeGreaterThan(withoutTiles.length);
     expect(withTiles.length).toBeGreaterThanOrEqual(19);
     expect(withTiles.length).toBeLessThanOrEqual(23);

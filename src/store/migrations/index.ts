@@ -7,7 +7,11 @@ interface DialectMigration {
   down?(db: Kysely<unknown>, dialect: Dialect): Promise<void>;
 }
 
-/** Every migration, in order. Append new ones here; never edit or rename one that has shipped. */
+/**
+ * Every migration, in order. Append new ones here; never edit or rename one that has shipped.
+ * On SQLite the whole run is one transaction with foreign keys off and checked before commit
+ * (see migrate.ts), so a migration may rebuild a table: create new, copy, drop old, rename.
+ */
 const MIGRATIONS: Record<string, DialectMigration> = {
   '0001_initial': m0001,
 };
