@@ -26,7 +26,7 @@ import { median, printTable, quantile, writeResults } from './report.ts';
 
 const DATASETS = '/work/shared/datasets';
 const CACHE_FILE = projectPath('.cache/gallery-bench-embeddings.bin');
-const CACHE_MAGIC = 0x46474245; // 'FGBE'
+const CACHE_MAGIC = 0x46474246; // 'FGBF': vectors + identity labels
 const DIMS = 512;
 
 // ---------------------------------------------------------------------------------------------
@@ -36,17 +36,19 @@ interface RealEmbeddings {
   modelId: string;
   count: number;
   vectors: Float32Array;
+  /** Identity number of each vector (one per dataset folder). */
+  identities: Uint32Array;
 }
 
-function listImages(): string[] {
-  const files: string[] = [];
+function listImages(): { file: string; identity: string }[] {
+  const files: { file: string; identity: string }[] = [];
   for (const part of ['faces', 'pose']) {
     const root = join(DATASETS, part);
     if (!existsSync(root)) continue;
     for (const person of readdirSync(root, { withFileTypes: true })) {
       if (!person.isDirectory()) continue;
       for (const file of readdirSync(join(root, person.name)).sort()) {
-        if (/\.(jpe?g|png)$/i.test(file)) files.push(join(root, person.name, file));
+        if (/\.(jpe?g|png)$/i.test(file)) files.push({ file: join(root, person.name, file), identity: `${part}/${person.name}` });
       }
     }
   }
@@ -62,10 +64,12 @@ function readCache(): RealEmbeddings | undefined {
   const idLength = view.getUint32(12, true);
   const modelId = bytes.subarray(16, 16 + idLength).toString('utf8');
   const start = 16 + idLength;
-  if (bytes.byteLength !== start + count * DIMS * 4) return undefined;
+  if (bytes.byteLength !== start + count * 4 + count * DIMS * 4) return undefined;
+  const identities = new Uint32Array(count);
+  new Uint8Array(identities.buffer).set(bytes.subarray(start, start + count * 4));
   const vectors = new Float32Array(count * DIMS);
-  new Uint8Array(vectors.buffer).set(bytes.subarray(start));
-  return { modelId, count, vectors };
+  new Uint8Array(vectors.buffer).set(bytes.subarray(start + count * 4));
+  return { modelId, count, vectors, identities };
 }
 
 function writeCache(e: RealEmbeddings): void {
@@ -76,7 +80,8 @@ function writeCache(e: RealEmbeddings): void {
   header.writeUInt32LE(DIMS, 4);
   header.writeUInt32LE(e.count, 8);
   header.writeUInt32LE(id.length, 12);
-  writeFileSync(CACHE_FILE, Buffer.concat([header, id, Buffer.from(e.vectors.buffer, 0, e.count * DIMS * 4)]));
+  const labels = Buffer.from(e.identities.buffer, 0, e.count * 4);
+  writeFileSync(CACHE_FILE, Buffer.concat([header, id, labels, Buffer.from(e.vectors.buffer, 0, e.count * DIMS * 4)]));
 }
 
 async function computeRealEmbeddings(): Promise<RealEmbeddings> {
@@ -92,10 +97,12 @@ async function computeRealEmbeddings(): Promise<RealEmbeddings> {
   await engine.load();
   const files = listImages();
   const vectors = new Float32Array(files.length * DIMS);
+  const identities = new Uint32Array(files.length);
+  const identityNumbers = new Map<string, number>();
   let count = 0;
   let missed = 0;
   const started = performance.now();
-  for (const [i, file] of files.entries()) {
+  for (const [i, { file, identity }] of files.entries()) {
     const image = await decodeImageFile(file);
     const faces = await engine.detect(image, { maxFaces: 1 });
     if (faces.length === 0) {
@@ -104,6 +111,8 @@ async function computeRealEmbeddings(): Promise<RealEmbeddings> {
     }
     const { vector } = await engine.embed(image, faces[0]!);
     vectors.set(vector, count * DIMS);
+    if (!identityNumbers.has(identity)) identityNumbers.set(identity, identityNumbers.size);
+    identities[count] = identityNumbers.get(identity)!;
     count++;
     if ((i + 1) % 200 === 0) {
       const rate = (i + 1) / ((performance.now() - started) / 1000);
@@ -112,7 +121,7 @@ async function computeRealEmbeddings(): Promise<RealEmbeddings> {
   }
   await engine.dispose();
   console.error(`embedded ${count} of ${files.length} images (${missed} without a face)`);
-  return { modelId: engine.embeddingModelId, count, vectors: vectors.slice(0, count * DIMS) };
+  return { modelId: engine.embeddingModelId, count, vectors: vectors.slice(0, count * DIMS), identities: identities.slice(0, count) };
 }
 
 async function realEmbeddings(): Promise<RealEmbeddings> {
