@@ -30,6 +30,7 @@ export function printTable(title: string, header: string[], rows: (string | numb
 
 function formatNumber(n: number): string {
   if (!Number.isFinite(n)) return '—';
+  if (Number.isInteger(n)) return String(n);
   return Math.abs(n) >= 100 ? n.toFixed(0) : Math.abs(n) >= 10 ? n.toFixed(1) : n.toFixed(2);
 }
 

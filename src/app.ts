@@ -1,14 +1,14 @@
 import { readFileSync } from 'node:fs';
-import type { FastifyInstance } from 'fastify';
-import { buildServer } from './api/server.ts';
+import { buildServer, type ApiApp } from './api/server.ts';
 import type { Config } from './config/config.ts';
 import { projectPath } from './config/paths.ts';
+import { AuthService } from './services/auth.service.ts';
 import { migrateToLatest, openDatabase, type Store } from './store/index.ts';
 import { createVisionPool, type VisionPool } from './vision/vision-pool.ts';
 
 /** The running application: the composition root is the only place that wires concrete parts together. */
 export interface App {
-  server: FastifyInstance;
+  server: ApiApp;
   vision: VisionPool;
   store: Store;
   close(): Promise<void>;
@@ -40,9 +40,14 @@ export async function createApp(config: Config, log: (message: string) => void =
     await store.close();
     throw err;
   }
-  let server: FastifyInstance;
+  let server: ApiApp;
   try {
-    server = await buildServer({ config, vision, version: VERSION, startedAt: new Date() });
+    const auth = new AuthService(store.apiKeys);
+    const firstKey = await auth.ensureAdminKey();
+    if (firstKey) {
+      log(`no API key existed, so an admin key was created. It is shown this once; keep it:\n\n    ${firstKey}\n`);
+    }
+    server = await buildServer({ config, vision, services: { auth }, version: VERSION, startedAt: new Date() });
   } catch (err) {
     await vision.close();
     await store.close();

@@ -1,42 +1,66 @@
-import Fastify, { type FastifyInstance } from 'fastify';
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawReplyDefaultExpression, type RawRequestDefaultExpression, type RawServerDefault } from 'fastify';
+import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Config } from '../config/config.ts';
+import type { AuthService } from '../services/auth.service.ts';
 import type { VisionPool } from '../vision/vision-pool.ts';
+import { installAuth } from './auth.ts';
 import { installErrorHandling } from './problem.ts';
+import { keyRoutes } from './routes/keys.routes.ts';
+import { systemRoutes } from './routes/system.routes.ts';
 
-/** Who may call a route; every route declares one in its `config.access`. */
-export type RouteAccess = 'public' | 'device' | 'operator' | 'admin';
+/** The Fastify instance routes are written against: zod schemas type requests and document responses. */
+export type ApiApp = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, ZodTypeProvider>;
 
-declare module 'fastify' {
-  interface FastifyContextConfig {
-    access?: RouteAccess;
-  }
+export interface ApiServices {
+  auth: AuthService;
 }
 
 export interface ServerDeps {
   config: Config;
   vision: VisionPool;
+  services: ApiServices;
   version: string;
   startedAt: Date;
 }
 
+/** A group of routes; each file under routes/ exports one. */
+export type RouteModule = (app: ApiApp, deps: ServerDeps) => void;
+
+const ROUTES: RouteModule[] = [systemRoutes, keyRoutes];
+
 /** Builds the HTTP server with every route registered; the caller listens and closes it. */
-export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
+export async function buildServer(deps: ServerDeps): Promise<ApiApp> {
   const app = Fastify({
-    logger: { level: deps.config.server.logLevel, redact: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-api-key"]'] },
+    logger: {
+      level: deps.config.server.logLevel,
+      redact: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-api-key"]'],
+    },
     bodyLimit: deps.config.vision.image.maxBytes * 2,
-  });
+  }).withTypeProvider<ZodTypeProvider>();
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
   installErrorHandling(app);
+  installAuth(app, deps.services.auth);
 
-  app.get('/api/v1/system/health', { config: { access: 'public' } }, async () => {
-    const vision = deps.vision.stats();
-    return {
-      status: vision.workers > 0 ? 'ok' : 'degraded',
-      version: deps.version,
-      uptimeS: Math.round((Date.now() - deps.startedAt.getTime()) / 1000),
-      vision: { engine: deps.config.vision.engine, ...vision },
-    };
+  await app.register(fastifySwagger, {
+    openapi: {
+      info: { title: 'Facegate API', version: deps.version, description: 'Face recognition and attendance server.' },
+      components: {
+        securitySchemes: {
+          apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key' },
+          bearer: { type: 'http', scheme: 'bearer' },
+        },
+      },
+      security: [{ apiKey: [] }, { bearer: [] }],
+    },
+    transform: jsonSchemaTransform,
   });
+  // The UI's assets ship inside @fastify/swagger-ui: /docs works offline.
+  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
 
+  for (const register of ROUTES) register(app, deps);
   await app.ready();
   return app;
 }

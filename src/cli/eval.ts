@@ -1,4 +1,4 @@
-import { embeddingModelIdFor } from '../vision/engine-factory.ts';
+import { calibratedThresholds, embeddingModelIdFor } from '../vision/engine-factory.ts';
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -145,9 +145,9 @@ export function formatReport(report: EvaluationReport, config: Config, source: s
   }
   if (report.thresholds) {
     const t = report.thresholds;
-    rows.push(['recommended verify threshold', `${num(t.verify)} (${t.verifyBasis === 'far_0.001' ? 'TAR @ FAR 0.1%' : 'best accuracy'}; config ${config.identity.verifyThreshold})`]);
+    rows.push(['recommended verify threshold', `${num(t.verify)} (${t.verifyBasis === 'far_0.001' ? 'TAR @ FAR 0.1%' : 'best accuracy'}; in force ${calibratedThresholds(config).verify})`]);
     if (t.search !== null) {
-      rows.push(['recommended search threshold', `${num(t.search)} (${t.searchBasis === 'verify' ? 'raised to verify' : 'open set, unknowns ≤ 1%'}; config ${config.identity.searchThreshold})`]);
+      rows.push(['recommended search threshold', `${num(t.search)} (${t.searchBasis === 'verify' ? 'raised to verify' : 'open set, unknowns ≤ 1%'}; in force ${calibratedThresholds(config).search})`]);
     }
   }
   const width = Math.max(...rows.map(([label]) => label.length));
@@ -209,7 +209,7 @@ export function registerEvalCommand(program: Command, deps: EvalCommandDeps = {}
         const images = await listDataset(options.dataset);
         if (images.length === 0) command.error(`facegate eval: no images found in identity folders under ${options.dataset}`);
         const embedded = await embed(images.map((i) => i.path));
-        report = evaluateDataset(images, embedded, { searchThreshold: config.identity.searchThreshold });
+        report = evaluateDataset(images, embedded, { searchThreshold: calibratedThresholds(config).search });
       } else {
         source = `LFW pairs ${options.lfwPairs} on ${options.images}`;
         const pairs = parseLfwPairs(await readFile(options.lfwPairs!, 'utf8'));
@@ -223,7 +223,7 @@ export function registerEvalCommand(program: Command, deps: EvalCommandDeps = {}
         const json = toJsonReport(report, {
           engine: config.vision.engine,
           source: options.dataset ? { dataset: options.dataset } : { lfw_pairs: options.lfwPairs, images: options.images },
-          config_thresholds: { verify: config.identity.verifyThreshold, search: config.identity.searchThreshold },
+          config_thresholds: calibratedThresholds(config),
           cache: cache ? cache.path : null,
           elapsed_s: elapsedS,
         });

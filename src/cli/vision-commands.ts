@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import type { Config } from '../config/config.ts';
 import { cosineSimilarity } from '../domain/metrics.ts';
 import type { AnalyzedFace } from '../vision/analysis.ts';
+import { calibratedThresholds } from '../vision/engine-factory.ts';
 import { createVisionPool, type VisionPool } from '../vision/vision-pool.ts';
 import { configFromOptions, type GlobalOptions } from './options.ts';
 
@@ -74,7 +75,7 @@ export function registerVisionCommands(program: Command): void {
         return;
       }
       const similarity = cosineSimilarity(ea, eb);
-      const threshold = config.identity.verifyThreshold;
+      const threshold = calibratedThresholds(config).verify;
       console.log(
         JSON.stringify(
           { similarity: round(similarity, 4), threshold, same: similarity >= threshold, modelId: ea.modelId, faces: { a: ra.faces.length, b: rb.faces.length } },

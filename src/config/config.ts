@@ -68,10 +68,17 @@ const visionSchema = z.strictObject({
 });
 
 const identitySchema = z.strictObject({
-  /** One-to-one verification: cosine similarity at or above this means "same person" (from `facegate eval`). */
-  verifyThreshold: z.number().min(-1).max(1).default(0.4),
-  /** One-to-many search: the best match must reach this cosine similarity to be named (from `facegate eval`). */
-  searchThreshold: z.number().min(-1).max(1).default(0.5),
+  /**
+   * One-to-one verification: cosine similarity at or above this means "same person". Unset = the
+   * value `facegate eval` calibrated for the engine's embedding model (see calibratedThresholds).
+   */
+  verifyThreshold: z.number().min(-1).max(1).optional(),
+  /**
+   * One-to-many search: the best person must reach this cosine similarity to be named. Unset = the
+   * calibrated value for the embedding model; it is stricter than verification, because a search
+   * gives an impostor as many chances as there are people enrolled.
+   */
+  searchThreshold: z.number().min(-1).max(1).optional(),
 });
 
 const serverSchema = z.strictObject({

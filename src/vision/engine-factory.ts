@@ -41,3 +41,23 @@ export function embeddingModelIdFor(config: Pick<VisionConfig, 'engine'>): { mod
   const modelId = config.engine === 'human' ? FACERES_MODEL_ID : FR_FEATURE_MODEL_ID;
   return { modelId, pipelineVersion: EMBEDDING_PIPELINE_VERSION };
 }
+
+/**
+ * Thresholds measured by `facegate eval --dataset ../shared/datasets/faces` for each embedding
+ * model (verify: best balanced accuracy, or the TAR@FAR 0.1% threshold when higher; search: the
+ * open-set threshold that held wrongly accepted unknowns to ≤ 1%). Cosine scales differ a lot
+ * between models, so a threshold is never carried from one model to another.
+ */
+const CALIBRATED_THRESHOLDS: Record<string, { verify: number; search: number }> = {
+  [FR_FEATURE_MODEL_ID]: { verify: 0.4, search: 0.5 },
+  [FACERES_MODEL_ID]: { verify: 0.675, search: 0.695 },
+};
+
+/** The verification and search thresholds in force: the configured ones, else the model's calibrated ones. */
+export function calibratedThresholds(config: { vision: Pick<VisionConfig, 'engine'>; identity: { verifyThreshold?: number; searchThreshold?: number } }): {
+  verify: number;
+  search: number;
+} {
+  const calibrated = CALIBRATED_THRESHOLDS[embeddingModelIdFor(config.vision).modelId]!;
+  return { verify: config.identity.verifyThreshold ?? calibrated.verify, search: config.identity.searchThreshold ?? calibrated.search };
+}

@@ -8,14 +8,21 @@ import { parseConfig } from '../../src/config/config.ts';
 describe('HTTP server (real server on a random port)', () => {
   let app: App;
   let base: string;
+  let adminKey: string;
 
   beforeAll(async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'facegate-api-'));
-    app = await createApp(parseConfig({ dataDir, server: { port: 0, host: '127.0.0.1', logLevel: 'silent' }, vision: { workers: 1 } }));
+    const logs: string[] = [];
+    app = await createApp(parseConfig({ dataDir, server: { logLevel: 'silent' }, vision: { workers: 1 } }), (m) => logs.push(m));
     base = await app.server.listen({ port: 0, host: '127.0.0.1' });
+    adminKey = /fg_[A-Za-z0-9_-]+/.exec(logs.join('\n'))?.[0] ?? '';
   });
   afterAll(async () => {
     await app.close();
+  });
+
+  it('prints an admin key once on first start', () => {
+    expect(adminKey).toMatch(/^fg_/);
   });
 
   it('reports health without credentials', async () => {
@@ -33,5 +40,44 @@ describe('HTTP server (real server on a random port)', () => {
     expect(res.headers.get('content-type')).toContain('application/problem+json');
     const body = (await res.json()) as Record<string, unknown>;
     expect(body).toMatchObject({ status: 404, code: 'not_found', detail: 'no route for GET /api/v1/nope' });
+  });
+
+  it('serves the OpenAPI document offline at /docs', async () => {
+    const res = await fetch(`${base}/docs/json`);
+    expect(res.status).toBe(200);
+    const doc = (await res.json()) as { openapi: string; paths: Record<string, unknown> };
+    expect(doc.openapi).toMatch(/^3\./);
+    expect(Object.keys(doc.paths)).toContain('/api/v1/system/health');
+    const page = await fetch(`${base}/docs/static/index.html`);
+    expect(page.status).toBe(200);
+  });
+
+  it('keys: scopes are enforced, keys are shown once and can be revoked', async () => {
+    const admin = { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' };
+    expect((await fetch(`${base}/api/v1/keys`)).status).toBe(401);
+    expect((await fetch(`${base}/api/v1/keys`, { headers: { 'x-api-key': 'fg_wrong' } })).status).toBe(401);
+    const created = await fetch(`${base}/api/v1/keys`, { method: 'POST', headers: admin, body: JSON.stringify({ name: 'kiosk 1', scopes: ['device'] }) });
+    expect(created.status).toBe(201);
+    const device = (await created.json()) as { id: string; key: string; prefix: string };
+    expect(device.key.startsWith(device.prefix)).toBe(true);
+    const listed = (await (await fetch(`${base}/api/v1/keys`, { headers: admin })).json()) as { items: Record<string, unknown>[] };
+    expect(JSON.stringify(listed)).not.toContain(device.key);
+    const forbidden = await fetch(`${base}/api/v1/keys`, { headers: { 'x-api-key': device.key } });
+    expect(forbidden.status).toBe(403);
+    expect(forbidden.headers.get('content-type')).toContain('application/problem+json');
+    expect((await fetch(`${base}/api/v1/keys/${device.id}`, { method: 'DELETE', headers: { authorization: `Bearer ${adminKey}` } })).status).toBe(204);
+    expect((await fetch(`${base}/api/v1/keys`, { headers: { 'x-api-key': device.key } })).status).toBe(401);
+  });
+
+  it('rejects unknown fields and wrong types with a 400 problem', async () => {
+    const res = await fetch(`${base}/api/v1/keys`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'x', scopes: ['root'], extra: true }),
+    });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { code: string }).code).toBe('validation_failed');
+    const bad = await fetch(`${base}/api/v1/keys`, { method: 'POST', headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' }, body: '{"name": ' });
+    expect(bad.status).toBe(400);
   });
 });
