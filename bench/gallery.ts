@@ -327,6 +327,7 @@ async function measureSize(real: RealEmbeddings, size: number, options: BenchOpt
   // Exact index: the reference, and a contender below the switch size.
   let rss0 = await rssBytes();
   const exact = new ExactIndex(DIMS);
+  exact.reserve(size);
   let addSeconds = 0;
   for (let start = 0; start < size; start += CHUNK) {
     const count = Math.min(CHUNK, size - start);
@@ -399,7 +400,11 @@ async function measureSize(real: RealEmbeddings, size: number, options: BenchOpt
     for (const connectivity of options.connectivities) {
       const [firstEf, ...otherEfs] = options.expansionSearch;
       rss0 = await rssBytes();
-      let hnsw: HnswIndex | undefined = new HnswIndex(DIMS, { quantization, connectivity, expansionAdd: options.expansionAdd, expansionSearch: firstEf });
+      // Held in an object so it can be dropped (and its native memory freed) before the next one.
+      const holder: { hnsw?: HnswIndex } = {
+        hnsw: new HnswIndex(DIMS, { quantization, connectivity, expansionAdd: options.expansionAdd, expansionSearch: firstEf }),
+      };
+      const hnsw = holder.hnsw!;
       let buildSeconds = 0;
       for (let start = 0; start < size; start += CHUNK) {
         const count = Math.min(CHUNK, size - start);
@@ -472,7 +477,7 @@ async function measureSize(real: RealEmbeddings, size: number, options: BenchOpt
         t0 = performance.now();
         await hnsw.save(dir);
         built.saveSeconds = (performance.now() - t0) / 1000;
-        hnsw = undefined;
+        holder.hnsw = undefined;
         for (const ef of otherEfs) {
           t0 = performance.now();
           const loaded = await HnswIndex.load(dir, { expansionSearch: ef });
@@ -492,7 +497,7 @@ async function measureSize(real: RealEmbeddings, size: number, options: BenchOpt
         }
         await rm(dir, { recursive: true, force: true });
       }
-      hnsw = undefined;
+      holder.hnsw = undefined;
     }
   }
   return { size, data, exact: exactResult, hnsw: hnswResults };

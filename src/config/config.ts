@@ -79,6 +79,38 @@ const identitySchema = z.strictObject({
    * gives an impostor as many chances as there are people enrolled.
    */
   searchThreshold: z.number().min(-1).max(1).optional(),
+  /** The best person must lead the runner-up person by this much cosine similarity, else the answer is "ambiguous". */
+  minMargin: z.number().min(0).max(1).default(0.05),
+  /** How a person's templates become one score: their best template, or the mean of their k best. */
+  scoring: z.enum(['best', 'mean-top-k']).default('best'),
+  /** k for scoring = "mean-top-k". */
+  topK: z.number().int().min(1).max(20).default(3),
+  /** Templates retrieved per search before they are grouped per person. */
+  searchK: z.number().int().min(1).max(200).default(20),
+  /** Refuse a face whose liveness is below vision.livenessThreshold ("spoof_suspected") when recognising. */
+  requireLiveness: z.boolean().default(true),
+  /** "cosine" (gallery search, the default) or "svm" (a classifier trained on the gallery, see POST /api/v1/system/train-model). */
+  classifier: z.enum(['cosine', 'svm']).default('cosine'),
+});
+
+const gallerySchema = z.strictObject({
+  /** A model's index switches from exact search to HNSW above this many templates. */
+  hnswAboveTemplates: z.number().int().min(0).default(20_000),
+  /** Save the in-memory index under dataDir/gallery this often (it is rebuilt from the store when missing or out of step), in milliseconds. */
+  saveEveryMs: z.number().int().min(1000).default(60_000),
+});
+
+const urlFetchSchema = z.strictObject({
+  /** Largest image fetched from a URL, in bytes. */
+  maxBytes: z.number().int().positive().default(15 * 1024 * 1024),
+  /** Give up on a URL after this long, in milliseconds. */
+  timeoutMs: z.number().int().positive().default(10_000),
+  /** Redirects followed at most (each target is checked again). */
+  maxRedirects: z.number().int().min(0).max(10).default(3),
+  /** Allow URLs that resolve to private, loopback or link-local addresses (off: blocks SSRF into your network). */
+  allowPrivateNetworks: z.boolean().default(false),
+  /** Content types accepted from a URL. */
+  contentTypes: z.array(z.string()).default(['image/jpeg', 'image/png', 'image/webp']),
 });
 
 const serverSchema = z.strictObject({
@@ -110,6 +142,8 @@ export const configSchema = z.strictObject({
   server: serverSchema.default(serverSchema.parse({})),
   vision: visionSchema.default(visionSchema.parse({})),
   identity: identitySchema.default(identitySchema.parse({})),
+  gallery: gallerySchema.default(gallerySchema.parse({})),
+  urlFetch: urlFetchSchema.default(urlFetchSchema.parse({})),
 });
 
 export type Config = z.infer<typeof configSchema>;

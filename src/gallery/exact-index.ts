@@ -166,9 +166,14 @@ export class ExactIndex implements VectorIndex {
     return matches.sort((a, b) => b.similarity - a.similarity);
   }
 
-  #reserve(needed: number): void {
+  /** Allocates room for `capacity` vectors up front (a rebuild knows the count), saving the regrowth copies. */
+  reserve(capacity: number): void {
+    this.#reserve(capacity, true);
+  }
+
+  #reserve(needed: number, exactly = false): void {
     if (needed <= this.#capacity) return;
-    const capacity = Math.max(needed, Math.ceil(this.#capacity * 1.5), 1024);
+    const capacity = exactly ? needed : Math.max(needed, Math.ceil(this.#capacity * 1.5), 1024);
     const d = this.dims;
     const vectors = new Float32Array(capacity * d);
     vectors.set(this.#vectors.subarray(0, this.#count * d));

@@ -9,7 +9,7 @@ import type { FaceEmbedder } from '../../src/vision/face-engine.ts';
 import { FACERES_MODEL_ID, HumanFaceEngine } from '../../src/vision/human/human-engine.ts';
 import { humanTensorCount } from '../../src/vision/human/human-loader.ts';
 import { humanDetectWithFaceres } from '../../src/vision/human/human-reference.ts';
-import { cosine } from '../../src/vision/human/vector.ts';
+import { dot as cosine } from '../../src/domain/metrics.ts';
 import { decodeImage } from '../../src/vision/image.ts';
 
 const require = createRequire(import.meta.url);

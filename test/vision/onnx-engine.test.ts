@@ -12,6 +12,7 @@ import { InvalidImageError, ModelMissingError } from '../../src/vision/errors.ts
 import type { PoseEstimator } from '../../src/vision/face-engine.ts';
 import { decodeImage } from '../../src/vision/image.ts';
 import { ONNX_ENGINE_MODEL_FILES, OnnxFaceEngine } from '../../src/vision/onnx/onnx-engine.ts';
+import { dot as cosine } from '../../src/domain/metrics.ts';
 
 const MODELS_DIR = resolve('models/faceplugin');
 const DEMO_DIR = resolve('node_modules/@vladmandic/face-api/demo');
@@ -29,12 +30,6 @@ class RecordingPose implements PoseEstimator {
     return { yawDeg: 0, pitchDeg: 0, rollDeg: 0 };
   }
   async dispose(): Promise<void> {}
-}
-
-function cosine(a: Float32Array, b: Float32Array): number {
-  let sum = 0;
-  for (let i = 0; i < a.length; i++) sum += a[i]! * b[i]!;
-  return sum;
 }
 
 function centre(face: DetectedFace): Point {

@@ -5,7 +5,7 @@ import { timed } from '../face-engine.ts';
 import { cropFaceSquare } from './face-crop.ts';
 import type { GraphModel, HumanTf, LoadedHuman, Tensor } from './human-loader.ts';
 import { imageTensor, loadHuman } from './human-loader.ts';
-import { l2Normalize } from './vector.ts';
+import { l2Normalize } from '../../domain/metrics.ts';
 import type { FaceSquare } from './mesh-geometry.ts';
 import {
   clampToImage,

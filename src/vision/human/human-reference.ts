@@ -1,6 +1,6 @@
 import type { Box, RgbImage } from '../../domain/types.ts';
 import { imageTensor, loadHuman } from './human-loader.ts';
-import { l2Normalize } from './vector.ts';
+import { l2Normalize } from '../../domain/metrics.ts';
 
 /** One face as Human's own detect() describes it. */
 export interface HumanReferenceFace {

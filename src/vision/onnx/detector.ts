@@ -8,8 +8,7 @@ import { clampBox, squareBox } from '../../domain/geometry.ts';
 import type { Box, RgbImage } from '../../domain/types.ts';
 import { resizeRegionToTensor, ResizeScratch, type TensorFormat } from '../align.ts';
 import { timed, type StageProfiler } from '../face-engine.ts';
-import { Exclusive } from './exclusive.ts';
-import { openSession, ort } from './session.ts';
+import { OnnxModel } from './onnx-model.ts';
 
 const INPUT_WIDTH = 320;
 const INPUT_HEIGHT = 240;
@@ -78,34 +77,27 @@ export function emptyCandidates(): Candidates {
 }
 
 export class OnnxFaceDetector {
-  private session: ort.InferenceSession | undefined;
-  private readonly input = new Float32Array(3 * INPUT_WIDTH * INPUT_HEIGHT);
+  private readonly model: OnnxModel;
   private readonly scratch = new ResizeScratch();
-  private readonly exclusive = new Exclusive();
   private readonly minScore: number;
   private readonly nmsIoU: number;
   private readonly tiledPassAboveSidePx: number;
 
-  constructor(
-    private readonly modelPath: string,
-    options: FaceDetectorOptions = {},
-  ) {
+  constructor(modelPath: string, options: FaceDetectorOptions = {}) {
+    this.model = new OnnxModel(modelPath, [1, 3, INPUT_HEIGHT, INPUT_WIDTH]);
     this.minScore = options.minScore ?? DEFAULT_MIN_FACE_SCORE;
     this.nmsIoU = options.nmsIoU ?? DEFAULT_NMS_IOU;
     this.tiledPassAboveSidePx = options.tiledPassAboveSidePx ?? 0;
   }
 
-  async load(): Promise<void> {
-    if (this.session) return;
-    this.session = await openSession(this.modelPath);
-    // The first run allocates and plans; pay for it here, not on the first frame.
-    await this.runModel();
+  load(): Promise<void> {
+    return this.model.load();
   }
 
   /** Faces in the image, the most confident first, at most maxFaces. */
   async detect(image: RgbImage, options: DetectCallOptions, profiler?: StageProfiler): Promise<FaceBox[]> {
     const minScore = options.minScore ?? this.minScore;
-    return this.exclusive.run(() => timed(profiler, 'detect', async () => {
+    return this.model.exclusive(() => timed(profiler, 'detect', async () => {
       const candidates = emptyCandidates();
       const full = { x: 0, y: 0, width: image.width, height: image.height };
       await this.scanRegion(image, full, minScore, candidates, undefined);
@@ -123,9 +115,8 @@ export class OnnxFaceDetector {
     }));
   }
 
-  async dispose(): Promise<void> {
-    await this.session?.release();
-    this.session = undefined;
+  dispose(): Promise<void> {
+    return this.model.dispose();
   }
 
   /**
@@ -140,7 +131,7 @@ export class OnnxFaceDetector {
     into: Candidates,
     tile: { image: Box; maxFacePx: number; minScore: number } | undefined,
   ): Promise<void> {
-    resizeRegionToTensor(image, region, INPUT_WIDTH, INPUT_HEIGHT, DETECT_FORMAT, this.input, this.scratch, DETECT_AREA_TAPS);
+    resizeRegionToTensor(image, region, INPUT_WIDTH, INPUT_HEIGHT, DETECT_FORMAT, this.model.input, this.scratch, DETECT_AREA_TAPS);
     const { scores, boxes } = await this.runModel();
     const edgeMarginPx = 2 * (region.width / INPUT_WIDTH);
     for (let k = 0; k < PRIOR_COUNT; k++) {
@@ -170,9 +161,7 @@ export class OnnxFaceDetector {
   }
 
   private async runModel(): Promise<{ scores: Float32Array; boxes: Float32Array }> {
-    if (!this.session) throw new Error('OnnxFaceDetector.load() was not called');
-    const feeds = { input: new ort.Tensor('float32', this.input, [1, 3, INPUT_HEIGHT, INPUT_WIDTH]) };
-    const result = await this.session.run(feeds);
+    const result = await this.model.infer();
     return { scores: result.scores!.data as Float32Array, boxes: result.boxes!.data as Float32Array };
   }
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { l2Normalize } from './embedder.ts';
+import { l2Normalize } from '../../domain/metrics.ts';
 import { Exclusive } from './exclusive.ts';
 
 describe('l2Normalize', () => {

@@ -7,24 +7,21 @@
 import type { Box, Landmarks5, Point, RgbImage } from '../../domain/types.ts';
 import { resizeRegionToTensor, ResizeScratch, type TensorFormat } from '../align.ts';
 import { timed, type StageProfiler } from '../face-engine.ts';
-import { Exclusive } from './exclusive.ts';
-import { openSession, ort } from './session.ts';
+import { OnnxModel } from './onnx-model.ts';
 
 const INPUT_SIZE = 64;
 const LANDMARK_FORMAT: TensorFormat = { channels: 'grey', mean: 0, scale: 1 / 256 };
 
 export class OnnxLandmarker {
-  private session: ort.InferenceSession | undefined;
-  private readonly input = new Float32Array(INPUT_SIZE * INPUT_SIZE);
+  private readonly model: OnnxModel;
   private readonly scratch = new ResizeScratch();
-  private readonly exclusive = new Exclusive();
 
-  constructor(private readonly modelPath: string) {}
+  constructor(modelPath: string) {
+    this.model = new OnnxModel(modelPath, [1, 1, INPUT_SIZE, INPUT_SIZE]);
+  }
 
-  async load(): Promise<void> {
-    if (this.session) return;
-    this.session = await openSession(this.modelPath);
-    await this.run();
+  load(): Promise<void> {
+    return this.model.load();
   }
 
   /**
@@ -32,9 +29,9 @@ export class OnnxLandmarker {
    * detector's squared box, as the model was trained on.
    */
   async predict(image: RgbImage, box: Box, profiler?: StageProfiler): Promise<Point[]> {
-    return this.exclusive.run(() => timed(profiler, 'landmarks', async () => {
-      resizeRegionToTensor(image, box, INPUT_SIZE, INPUT_SIZE, LANDMARK_FORMAT, this.input, this.scratch);
-      const output = await this.run();
+    return this.model.exclusive(() => timed(profiler, 'landmarks', async () => {
+      resizeRegionToTensor(image, box, INPUT_SIZE, INPUT_SIZE, LANDMARK_FORMAT, this.model.input, this.scratch);
+      const output = (await this.model.infer()).output!.data as Float32Array;
       const points: Point[] = new Array(68);
       // Outputs are fractions of the box, mapped back as the package does: x = box.x + f·box.width.
       for (let i = 0; i < 68; i++) {
@@ -44,15 +41,8 @@ export class OnnxLandmarker {
     }));
   }
 
-  async dispose(): Promise<void> {
-    await this.session?.release();
-    this.session = undefined;
-  }
-
-  private async run(): Promise<Float32Array> {
-    if (!this.session) throw new Error('OnnxLandmarker.load() was not called');
-    const result = await this.session.run({ input: new ort.Tensor('float32', this.input, [1, 1, INPUT_SIZE, INPUT_SIZE]) });
-    return result.output!.data as Float32Array;
+  dispose(): Promise<void> {
+    return this.model.dispose();
   }
 }
 

@@ -7,8 +7,7 @@ import { scaleBox, shiftBoxInside } from '../../domain/geometry.ts';
 import type { Box, DetectedFace, RgbImage } from '../../domain/types.ts';
 import { resizeRegionToTensor, ResizeScratch, type TensorFormat } from '../align.ts';
 import { timed, type LivenessScorer, type StageProfiler } from '../face-engine.ts';
-import { Exclusive } from './exclusive.ts';
-import { openSession, ort } from './session.ts';
+import { OnnxModel } from './onnx-model.ts';
 
 const INPUT_SIZE = 128;
 const LIVENESS_FORMAT: TensorFormat = { channels: 'rgb', mean: 0, scale: 1 };
@@ -18,38 +17,29 @@ export const FR_LIVENESS_MODEL_ID = 'fr_liveness@faceplugin-0.0.1';
 
 export class OnnxLivenessScorer implements LivenessScorer {
   readonly modelId = FR_LIVENESS_MODEL_ID;
-  private session: ort.InferenceSession | undefined;
-  private readonly input = new Float32Array(3 * INPUT_SIZE * INPUT_SIZE);
+  private readonly model: OnnxModel;
   private readonly scratch = new ResizeScratch();
-  private readonly exclusive = new Exclusive();
 
-  constructor(private readonly modelPath: string) {}
+  constructor(modelPath: string) {
+    this.model = new OnnxModel(modelPath, [1, 3, INPUT_SIZE, INPUT_SIZE]);
+  }
 
-  async load(): Promise<void> {
-    if (this.session) return;
-    this.session = await openSession(this.modelPath);
-    await this.run();
+  load(): Promise<void> {
+    return this.model.load();
   }
 
   /** 0..1, 1 = live. `face.box` is the detector's squared face box. */
   async score(image: RgbImage, face: Pick<DetectedFace, 'box' | 'landmarks5'>, profiler?: StageProfiler): Promise<number> {
-    return this.exclusive.run(() => timed(profiler, 'liveness', async () => {
+    return this.model.exclusive(() => timed(profiler, 'liveness', async () => {
       const crop = livenessCrop(face.box, image.width, image.height);
-      resizeRegionToTensor(image, crop, INPUT_SIZE, INPUT_SIZE, LIVENESS_FORMAT, this.input, this.scratch);
-      const logits = await this.run();
+      resizeRegionToTensor(image, crop, INPUT_SIZE, INPUT_SIZE, LIVENESS_FORMAT, this.model.input, this.scratch);
+      const logits = (await this.model.infer()).output!.data as Float32Array;
       return softmaxFirst(logits);
     }));
   }
 
-  async dispose(): Promise<void> {
-    await this.session?.release();
-    this.session = undefined;
-  }
-
-  private async run(): Promise<Float32Array> {
-    if (!this.session) throw new Error('OnnxLivenessScorer.load() was not called');
-    const result = await this.session.run({ input: new ort.Tensor('float32', this.input, [1, 3, INPUT_SIZE, INPUT_SIZE]) });
-    return result.output!.data as Float32Array;
+  dispose(): Promise<void> {
+    return this.model.dispose();
   }
 }
 

@@ -10,7 +10,7 @@ import { fitPose5, fitPose68, rollFromEyesDeg } from '../../domain/pose.ts';
 import type { Box, HeadPose, Landmarks5, Point, RgbImage } from '../../domain/types.ts';
 import { resizeRegionToTensor, ResizeScratch, type TensorFormat } from '../align.ts';
 import type { PoseEstimator } from '../face-engine.ts';
-import { openSession, ort } from './session.ts';
+import { OnnxModel } from './onnx-model.ts';
 
 const INPUT_SIZE = 224;
 const BINS = 66;
@@ -39,51 +39,47 @@ export interface FrPoseOptions {
 
 /** Head pose from fr_pose.onnx. The box is the engine's face box (the detector's square). */
 export class FrPoseEstimator implements PoseEstimator {
-  private session: ort.InferenceSession | undefined;
-  private readonly input = new Float32Array(3 * INPUT_SIZE * INPUT_SIZE);
+  private readonly model: OnnxModel;
   private readonly scratch = new ResizeScratch();
   private readonly format: TensorFormat;
   private readonly cropScale: number;
   private readonly flipAverage: boolean;
 
-  constructor(
-    private readonly modelPath: string,
-    options: FrPoseOptions = {},
-  ) {
+  constructor(modelPath: string, options: FrPoseOptions = {}) {
+    this.model = new OnnxModel(modelPath, [1, 3, INPUT_SIZE, INPUT_SIZE]);
     this.format = { channels: options.channels ?? 'rgb', mean: 0, scale: 1 };
     this.cropScale = options.cropScale ?? 1.2;
     this.flipAverage = options.flipAverage ?? true;
   }
 
-  async load(): Promise<void> {
-    if (this.session) return;
-    this.session = await openSession(this.modelPath);
-    await this.run(); // first run plans and allocates: pay for it at load
+  load(): Promise<void> {
+    return this.model.load();
   }
 
-  async estimate(image: RgbImage, face: { box: Box; landmarks5?: Landmarks5; landmarks?: Point[] }): Promise<HeadPose> {
-    const crop = poseCrop(face.box, this.cropScale, image.width, image.height);
-    resizeRegionToTensor(image, crop, INPUT_SIZE, INPUT_SIZE, this.format, this.input, this.scratch);
-    normalizeInPlace(this.input, INPUT_SIZE);
-    const direct = await this.run();
-    if (!this.flipAverage) return direct;
-    mirrorInPlace(this.input, INPUT_SIZE);
-    const mirrored = await this.run();
-    return {
-      yawDeg: (direct.yawDeg - mirrored.yawDeg) / 2,
-      pitchDeg: (direct.pitchDeg + mirrored.pitchDeg) / 2,
-      rollDeg: (direct.rollDeg - mirrored.rollDeg) / 2,
-    };
+  estimate(image: RgbImage, face: { box: Box; landmarks5?: Landmarks5; landmarks?: Point[] }): Promise<HeadPose> {
+    return this.model.exclusive(async () => {
+      const input = this.model.input;
+      const crop = poseCrop(face.box, this.cropScale, image.width, image.height);
+      resizeRegionToTensor(image, crop, INPUT_SIZE, INPUT_SIZE, this.format, input, this.scratch);
+      normalizeInPlace(input, INPUT_SIZE);
+      const direct = await this.run();
+      if (!this.flipAverage) return direct;
+      mirrorInPlace(input, INPUT_SIZE);
+      const mirrored = await this.run();
+      return {
+        yawDeg: (direct.yawDeg - mirrored.yawDeg) / 2,
+        pitchDeg: (direct.pitchDeg + mirrored.pitchDeg) / 2,
+        rollDeg: (direct.rollDeg - mirrored.rollDeg) / 2,
+      };
+    });
   }
 
-  async dispose(): Promise<void> {
-    await this.session?.release();
-    this.session = undefined;
+  dispose(): Promise<void> {
+    return this.model.dispose();
   }
 
   private async run(): Promise<HeadPose> {
-    if (!this.session) throw new Error('FrPoseEstimator.load() was not called');
-    const out = await this.session.run({ input: new ort.Tensor('float32', this.input, [1, 3, INPUT_SIZE, INPUT_SIZE]) });
+    const out = await this.model.infer();
     // The model's yaw is positive towards the subject's own right (checked on Pointing'04), the
     // opposite of ours; its pitch (up) and roll (checked on rotated photos) share our signs.
     return {
