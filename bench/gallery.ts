@@ -404,7 +404,6 @@ async function measureSize(real: RealEmbeddings, size: number, options: BenchOpt
       const holder: { hnsw?: HnswIndex } = {
         hnsw: new HnswIndex(DIMS, { quantization, connectivity, expansionAdd: options.expansionAdd, expansionSearch: firstEf }),
       };
-      const hnsw = holder.hnsw!;
       let buildSeconds = 0;
       for (let start = 0; start < size; start += CHUNK) {
         const count = Math.min(CHUNK, size - start);
@@ -412,23 +411,23 @@ async function measureSize(real: RealEmbeddings, size: number, options: BenchOpt
         const chunkIds = idRange(start, count);
         for (let j = 0; j < count; j++) chunk.set(exact.vectorOf(chunkIds[j]!)!, j * DIMS);
         const t0 = performance.now();
-        hnsw.addMany(chunkIds, chunk);
+        holder.hnsw!.addMany(chunkIds, chunk);
         buildSeconds += (performance.now() - t0) / 1000;
         if (size >= 200_000 && (start / CHUNK) % 10 === 9) console.error(`  hnsw ${quantization} M=${connectivity}: ${start + count} added, ${buildSeconds.toFixed(0)} s`);
       }
       // Only the first HNSW index of a run is measured: the allocator may keep memory an earlier
       // index freed, which would hide the next one's growth.
       const rssPerTemplate = hnswResults.length === 0 ? ((await rssBytes()) - rss0) / size : undefined;
-      const memoryBytesPerTemplate = hnsw.memoryBytes() / size;
+      const memoryBytesPerTemplate = holder.hnsw!.memoryBytes() / size;
       console.error(`hnsw ${quantization} M=${connectivity} built in ${buildSeconds.toFixed(1)} s`);
 
       // Enrollment one at a time, then removal.
       const extra = galleryChunk(real, perturber, size, 500);
       let t0 = performance.now();
-      for (let j = 0; j < 500; j++) hnsw.add(`extra-${j}`, extra.subarray(j * DIMS, (j + 1) * DIMS));
+      for (let j = 0; j < 500; j++) holder.hnsw!.add(`extra-${j}`, extra.subarray(j * DIMS, (j + 1) * DIMS));
       const singleAddPerSecond = 500 / ((performance.now() - t0) / 1000);
       t0 = performance.now();
-      for (let j = 0; j < 500; j++) hnsw.remove(`extra-${j}`);
+      for (let j = 0; j < 500; j++) holder.hnsw!.remove(`extra-${j}`);
       const removePerSecond = 500 / ((performance.now() - t0) / 1000);
 
       const measureSearch = (index: HnswIndex): Pick<HnswResult, 'top1' | 'top10' | 'recallAt1' | 'recallAt10'> => {
@@ -466,7 +465,7 @@ async function measureSize(real: RealEmbeddings, size: number, options: BenchOpt
         removePerSecond,
         memoryBytesPerTemplate,
         rssBytesPerTemplate: rssPerTemplate,
-        ...measureSearch(hnsw),
+        ...measureSearch(holder.hnsw!),
       };
       hnswResults.push(built);
       console.error(`  ef=${firstEf}: top-1 p50 ${built.top1.p50Ms.toFixed(3)} ms, recall@1 ${built.recallAt1.toFixed(4)}`);
@@ -475,7 +474,7 @@ async function measureSize(real: RealEmbeddings, size: number, options: BenchOpt
         // usearch fixes the search expansion at construction: save once, load with each ef.
         const dir = join(tmpdir(), `facegate-bench-hnsw-${process.pid}`);
         t0 = performance.now();
-        await hnsw.save(dir);
+        await holder.hnsw!.save(dir);
         built.saveSeconds = (performance.now() - t0) / 1000;
         holder.hnsw = undefined;
         for (const ef of otherEfs) {
