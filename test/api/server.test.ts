@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,9 +9,9 @@ describe('HTTP server (real server on a random port)', () => {
   let app: App;
   let base: string;
   let adminKey: string;
+  const dataDir = mkdtempSync(join(tmpdir(), 'facegate-api-'));
 
   beforeAll(async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), 'facegate-api-'));
     const logs: string[] = [];
     app = await createApp(parseConfig({ dataDir, server: { logLevel: 'silent' }, vision: { workers: 1 } }), (m) => logs.push(m));
     base = await app.server.listen({ port: 0, host: '127.0.0.1' });
@@ -19,6 +19,7 @@ describe('HTTP server (real server on a random port)', () => {
   });
   afterAll(async () => {
     await app.close();
+    rmSync(dataDir, { recursive: true, force: true });
   });
 
   it('prints an admin key once on first start', () => {

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -70,6 +70,10 @@ describe('vision pool start-up', () => {
   it('names a missing model file instead of starting', async () => {
     const empty = mkdtempSync(join(tmpdir(), 'facegate-no-models-'));
     const config = parseConfig({ vision: { workers: 1, modelsDir: empty } }).vision;
-    await expect(createVisionPool(config)).rejects.toMatchObject({ code: 'model_missing', message: expect.stringContaining('fr_detect.onnx') });
+    try {
+      await expect(createVisionPool(config)).rejects.toMatchObject({ code: 'model_missing', message: expect.stringContaining('fr_detect.onnx') });
+    } finally {
+      rmSync(empty, { recursive: true, force: true });
+    }
   });
 });
