@@ -1,9 +1,17 @@
 import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { buildServer, type ApiApp } from './api/server.ts';
 import type { Config } from './config/config.ts';
 import { projectPath } from './config/paths.ts';
 import { AuthService } from './services/auth.service.ts';
+import { ClassifierService } from './services/classifier.service.ts';
+import { GalleryService } from './services/gallery.service.ts';
+import { ImportService } from './services/import.service.ts';
+import { PeopleService } from './services/people.service.ts';
+import { CosineGalleryScorer, identityPolicyFor, RecognitionService } from './services/recognition.service.ts';
+import { fetchImage } from './sources/url-image.ts';
 import { migrateToLatest, openDatabase, type Store } from './store/index.ts';
+import { calibratedThresholds, embeddingModelIdFor } from './vision/engine-factory.ts';
 import { createVisionPool, type VisionPool } from './vision/vision-pool.ts';
 
 /** The running application: the composition root is the only place that wires concrete parts together. */
@@ -11,6 +19,7 @@ export interface App {
   server: ApiApp;
   vision: VisionPool;
   store: Store;
+  gallery: GalleryService;
   close(): Promise<void>;
 }
 
@@ -31,15 +40,95 @@ export async function openStore(config: Config, log: (message: string) => void =
   }
 }
 
-export async function createApp(config: Config, log: (message: string) => void = () => {}): Promise<App> {
+/**
+ * The services without the HTTP server: what the server and the CLI commands that change the
+ * gallery (import) share, so that both keep the store, the index and the classifier in step.
+ */
+export interface Services {
+  store: Store;
+  vision: VisionPool;
+  gallery: GalleryService;
+  people: PeopleService;
+  recognition: RecognitionService;
+  importer: ImportService;
+  classifier: ClassifierService;
+  close(): Promise<void>;
+}
+
+export async function createServices(config: Config, log: (message: string) => void = () => {}): Promise<Services> {
   const store = await openStore(config, log);
+  const { modelId } = embeddingModelIdFor(config.vision);
+  const gallery = new GalleryService(store, {
+    modelId,
+    dir: join(resolve(config.dataDir), 'gallery'),
+    saveEveryMs: config.gallery.saveEveryMs,
+    hnswAboveTemplates: config.gallery.hnswAboveTemplates,
+    log,
+  });
   let vision: VisionPool;
   try {
+    await gallery.start();
     vision = await createVisionPool(config.vision, { onWorkerError: (message) => console.error(`facegate: ${message}`) });
   } catch (err) {
+    await gallery.close();
     await store.close();
     throw err;
   }
+  try {
+    const thresholds = calibratedThresholds(config);
+    const fetchUrl = async (url: string): Promise<Uint8Array> => (await fetchImage(url, config.urlFetch)).bytes;
+    const people = new PeopleService({
+      store,
+      gallery,
+      vision,
+      fetchImage: fetchUrl,
+      duplicateThreshold: thresholds.search,
+      searchK: config.identity.searchK,
+      storeThumbnails: config.privacy.storeImages,
+      minFaceSizePx: config.vision.quality.minFaceSizePx,
+    });
+    const importer = new ImportService({ store, people, vision, fetchImage: fetchUrl, storeThumbnails: config.privacy.storeImages, log });
+    const classifier = new ClassifierService(store.templates, { modelId, dir: join(resolve(config.dataDir), 'classifier'), log });
+    const trained = await classifier.load();
+    if (config.identity.classifier === 'svm' && !trained) {
+      log('identity.classifier is "svm" but no SVM is trained yet: recognition uses the cosine search until POST /api/v1/system/train-model');
+    }
+    const recognition = new RecognitionService({
+      store,
+      vision,
+      scorer:
+        config.identity.classifier === 'svm'
+          ? classifier.scorer(gallery, config.identity.searchK, thresholds.search)
+          : new CosineGalleryScorer(gallery, config.identity.searchK),
+      modelId,
+      policy: identityPolicyFor(config, thresholds.search),
+      verifyThreshold: thresholds.verify,
+    });
+    return {
+      store,
+      vision,
+      gallery,
+      people,
+      recognition,
+      importer,
+      classifier,
+      async close() {
+        await vision.close();
+        await gallery.close();
+        await store.close();
+      },
+    };
+  } catch (err) {
+    await vision.close();
+    await gallery.close();
+    await store.close();
+    throw err;
+  }
+}
+
+export async function createApp(config: Config, log: (message: string) => void = () => {}): Promise<App> {
+  const services = await createServices(config, log);
+  const { store, vision, gallery, people, recognition, importer, classifier } = services;
   let server: ApiApp;
   try {
     const auth = new AuthService(store.apiKeys);
@@ -47,20 +136,25 @@ export async function createApp(config: Config, log: (message: string) => void =
     if (firstKey) {
       log(`no API key existed, so an admin key was created. It is shown this once; keep it:\n\n    ${firstKey}\n`);
     }
-    server = await buildServer({ config, vision, services: { auth }, version: VERSION, startedAt: new Date() });
+    server = await buildServer({
+      config,
+      vision,
+      services: { auth, gallery, people, recognition, import: importer, classifier },
+      version: VERSION,
+      startedAt: new Date(),
+    });
   } catch (err) {
-    await vision.close();
-    await store.close();
+    await services.close();
     throw err;
   }
   return {
     server,
     vision,
     store,
+    gallery,
     async close() {
       await server.close();
-      await vision.close();
-      await store.close();
+      await services.close();
     },
   };
 }

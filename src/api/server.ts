@@ -4,10 +4,19 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawReplyDef
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Config } from '../config/config.ts';
 import type { AuthService } from '../services/auth.service.ts';
+import type { ClassifierService } from '../services/classifier.service.ts';
+import type { GalleryService } from '../services/gallery.service.ts';
+import type { ImportService } from '../services/import.service.ts';
+import type { PeopleService } from '../services/people.service.ts';
+import type { RecognitionService } from '../services/recognition.service.ts';
 import type { VisionPool } from '../vision/vision-pool.ts';
 import { installAuth } from './auth.ts';
 import { installErrorHandling } from './problem.ts';
+import { classifierRoutes } from './routes/classifier.routes.ts';
+import { importRoutes } from './routes/import.routes.ts';
 import { keyRoutes } from './routes/keys.routes.ts';
+import { peopleRoutes } from './routes/people.routes.ts';
+import { recognitionRoutes } from './routes/recognition.routes.ts';
 import { systemRoutes } from './routes/system.routes.ts';
 
 /** The Fastify instance routes are written against: zod schemas type requests and document responses. */
@@ -15,6 +24,11 @@ export type ApiApp = FastifyInstance<RawServerDefault, RawRequestDefaultExpressi
 
 export interface ApiServices {
   auth: AuthService;
+  gallery: GalleryService;
+  people: PeopleService;
+  recognition: RecognitionService;
+  import: ImportService;
+  classifier: ClassifierService;
 }
 
 export interface ServerDeps {
@@ -28,7 +42,7 @@ export interface ServerDeps {
 /** A group of routes; each file under routes/ exports one. */
 export type RouteModule = (app: ApiApp, deps: ServerDeps) => void;
 
-const ROUTES: RouteModule[] = [systemRoutes, keyRoutes];
+const ROUTES: RouteModule[] = [systemRoutes, keyRoutes, peopleRoutes, importRoutes, recognitionRoutes, classifierRoutes];
 
 /** Builds the HTTP server with every route registered; the caller listens and closes it. */
 export async function buildServer(deps: ServerDeps): Promise<ApiApp> {

@@ -3,9 +3,11 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import cliProgress from 'cli-progress';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import type { Config } from '../config/config.ts';
 import { parseLfwPairs } from '../domain/metrics.ts';
+import { runToEnd } from '../domain/svm.ts';
+import { compareOnDataset, formatClassifierComparison, type ClassifierComparison } from '../services/classifier-evaluation.ts';
 import {
   embedImages,
   evaluateDataset,
@@ -46,6 +48,7 @@ interface EvalOptions {
   json?: string;
   cache: boolean;
   cacheDir: string;
+  classifier?: 'cosine' | 'svm';
 }
 
 /** Bumped when the evaluation's use of the pipeline changes what an entry means. */
@@ -182,6 +185,7 @@ export function registerEvalCommand(program: Command, deps: EvalCommandDeps = {}
     .option('--json <file>', 'also write the results as JSON')
     .option('--no-cache', 'neither read nor write the embedding cache')
     .option('--cache-dir <dir>', 'embedding cache folder', DEFAULT_EMBEDDING_CACHE_DIR)
+    .addOption(new Option('--classifier <kind>', 'with --dataset, svm also compares the SVM (alone and with cosine fallback) against cosine on a half/half split').choices(['cosine', 'svm']))
     .addHelpText('after', '\nThe global options --engine onnx|human|human-fr, --workers N and --config FILE apply (facegate --engine human eval …).')
     .action(async (options: EvalOptions, command: Command) => {
       if (Boolean(options.dataset) === Boolean(options.lfwPairs)) command.error('facegate eval: give exactly one of --dataset DIR or --lfw-pairs FILE');
@@ -195,6 +199,7 @@ export function registerEvalCommand(program: Command, deps: EvalCommandDeps = {}
       if (cache && cache.skippedLines > 0) stderr.write(`facegate eval: ignored ${cache.skippedLines} damaged or stale cache entries in ${cache.path}\n`);
 
       let report: EvaluationReport;
+      let comparison: ClassifierComparison | undefined;
       let source: string;
       const progress = progressReporter(stderr, 'embedding');
       const embed = async (paths: string[]) => {
@@ -210,6 +215,7 @@ export function registerEvalCommand(program: Command, deps: EvalCommandDeps = {}
         if (images.length === 0) command.error(`facegate eval: no images found in identity folders under ${options.dataset}`);
         const embedded = await embed(images.map((i) => i.path));
         report = evaluateDataset(images, embedded, { searchThreshold: calibratedThresholds(config).search });
+        if (options.classifier === 'svm') comparison = runToEnd(compareOnDataset(images, embedded.outcomes, { searchThreshold: calibratedThresholds(config).search }));
       } else {
         source = `LFW pairs ${options.lfwPairs} on ${options.images}`;
         const pairs = parseLfwPairs(await readFile(options.lfwPairs!, 'utf8'));
@@ -218,6 +224,7 @@ export function registerEvalCommand(program: Command, deps: EvalCommandDeps = {}
       }
 
       stdout.write(formatReport(report, config, source));
+      if (comparison) stdout.write(formatClassifierComparison(comparison, calibratedThresholds(config).search));
       if (options.json) {
         const elapsedS = Number(((Date.now() - startMs) / 1000).toFixed(1));
         const json = toJsonReport(report, {
@@ -226,6 +233,7 @@ export function registerEvalCommand(program: Command, deps: EvalCommandDeps = {}
           config_thresholds: calibratedThresholds(config),
           cache: cache ? cache.path : null,
           elapsed_s: elapsedS,
+          ...(comparison ? { classifier_comparison: comparison } : {}),
         });
         await writeJsonAtomic(options.json, json);
         stderr.write(`facegate eval: wrote ${options.json}\n`);

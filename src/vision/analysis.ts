@@ -12,6 +12,8 @@ export interface AnalyzeOptions {
   maxFaces?: number;
   /** Look harder for small faces in large images (uploaded group photos); see DetectOptions. */
   findSmallFaces?: boolean;
+  /** Return each embedded face's aligned 112×112 crop as a JPEG (the template thumbnail), made in the worker. */
+  alignedThumbnails?: boolean;
 }
 
 /** One face as the pipeline reports it. */
@@ -21,6 +23,26 @@ export interface AnalyzedFace extends DetectedFace {
   liveness?: number;
   /** Present for the faces selected for embedding. */
   embedding?: Embedding;
+  /** The aligned 112×112 face as JPEG bytes; present for embedded faces when alignedThumbnails was asked for. */
+  alignedJpeg?: Uint8Array;
+}
+
+/** Embeds faces already detected in this image (by an earlier analyze of the same frame). */
+export interface EmbedFacesOptions {
+  liveness: boolean;
+  alignedThumbnails?: boolean;
+}
+
+export interface EmbeddedFace {
+  embedding: Embedding;
+  liveness?: number;
+  alignedJpeg?: Uint8Array;
+}
+
+export interface EmbedFacesResult {
+  /** One entry per face asked for, in the same order. */
+  faces: EmbeddedFace[];
+  timingsMs: Partial<Record<VisionStage, number>>;
 }
 
 export interface AnalyzeResult {

@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import type { VisionConfig } from '../config/config.ts';
-import type { AnalyzeOptions, AnalyzeResult } from './analysis.ts';
+import type { DetectedFace } from '../domain/types.ts';
+import type { AnalyzeOptions, AnalyzeResult, EmbedFacesOptions, EmbedFacesResult } from './analysis.ts';
 import { VisionError, WorkerFailedError } from './errors.ts';
 import type { WorkerReply, WorkerRequest, WorkerStartup } from './vision.worker.ts';
 
@@ -10,6 +11,8 @@ export interface VisionPool {
   readonly size: number;
   /** Decodes an encoded image and analyses it on the next free worker. */
   analyze(bytes: Uint8Array, options: AnalyzeOptions): Promise<AnalyzeResult>;
+  /** Embeds faces an earlier analyze found in the same image (a tracker embeds only the faces it needs). */
+  embedFaces(bytes: Uint8Array, faces: DetectedFace[], options: EmbedFacesOptions): Promise<EmbedFacesResult>;
   stats(): VisionPoolStats;
   close(): Promise<void>;
 }
@@ -40,7 +43,7 @@ export interface VisionPoolOptions {
 interface Job {
   request: WorkerRequest;
   transfer: ArrayBuffer[];
-  resolve: (result: AnalyzeResult) => void;
+  resolve: (result: never) => void;
   reject: (err: Error) => void;
 }
 
@@ -141,7 +144,7 @@ class WorkerPool extends EventEmitter implements VisionPool {
     slot.job = undefined;
     if (reply.type === 'result') {
       this.counters.completed++;
-      job.resolve(reply.result);
+      job.resolve(reply.result as never);
     } else {
       this.counters.failed++;
       job.reject(new VisionError(reply.error.code, reply.error.message));
@@ -164,18 +167,23 @@ class WorkerPool extends EventEmitter implements VisionPool {
   }
 
   analyze(bytes: Uint8Array, options: AnalyzeOptions & { crash?: boolean }): Promise<AnalyzeResult> {
+    return this.submit(bytes, (id, copy) => ({ type: 'analyze', id, bytes: copy, options }));
+  }
+
+  embedFaces(bytes: Uint8Array, faces: DetectedFace[], options: EmbedFacesOptions): Promise<EmbedFacesResult> {
+    // Only what the engine reads crosses the thread boundary (not quality, embeddings or thumbnails).
+    const plain = faces.map(({ box, score, landmarks5, landmarks, pose }) => ({ box, score, landmarks5, landmarks, pose }));
+    return this.submit(bytes, (id, copy) => ({ type: 'embed', id, bytes: copy, faces: plain, options }));
+  }
+
+  private submit<T>(bytes: Uint8Array, request: (id: number, copy: Uint8Array) => WorkerRequest): Promise<T> {
     if (this.closed) return Promise.reject(new WorkerFailedError('the vision pool is closed'));
     if (this.queue.length >= this.config.maxQueue) return Promise.reject(new VisionOverloadedError(this.queue.length));
     // Copy into a buffer of our own so it can be transferred without detaching the caller's memory.
     const copy = new Uint8Array(bytes.byteLength);
     copy.set(bytes);
-    return new Promise((resolve, reject) => {
-      this.queue.push({
-        request: { type: 'analyze', id: this.nextId++, bytes: copy, options },
-        transfer: [copy.buffer],
-        resolve,
-        reject,
-      });
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ request: request(this.nextId++, copy), transfer: [copy.buffer], resolve: resolve as (result: never) => void, reject });
       this.dispatch();
     });
   }

@@ -1,7 +1,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { VisionConfig } from '../config/config.ts';
-import type { AnalyzeOptions, AnalyzeResult } from './analysis.ts';
-import { analyzeImage, WallClockProfiler } from './analyze.ts';
+import type { DetectedFace } from '../domain/types.ts';
+import type { AnalyzeOptions, AnalyzeResult, EmbedFacesOptions, EmbedFacesResult } from './analysis.ts';
+import { analyzeImage, embedDetectedFaces, WallClockProfiler } from './analyze.ts';
 import { createFaceEngine } from './engine-factory.ts';
 import { VisionError } from './errors.ts';
 import { decodeImage } from './image.ts';
@@ -11,12 +12,9 @@ export interface WorkerStartup {
   allowCrashForTests: boolean;
 }
 
-export type WorkerRequest = {
-  type: 'analyze';
-  id: number;
-  bytes: Uint8Array;
-  options: AnalyzeOptions & { crash?: boolean };
-};
+export type WorkerRequest =
+  | { type: 'analyze'; id: number; bytes: Uint8Array; options: AnalyzeOptions & { crash?: boolean } }
+  | { type: 'embed'; id: number; bytes: Uint8Array; faces: DetectedFace[]; options: EmbedFacesOptions & { crash?: boolean } };
 
 export interface WorkerErrorInfo {
   code: string;
@@ -26,7 +24,7 @@ export interface WorkerErrorInfo {
 export type WorkerReply =
   | { type: 'ready' }
   | { type: 'load-failed'; error: WorkerErrorInfo }
-  | { type: 'result'; id: number; result: AnalyzeResult }
+  | { type: 'result'; id: number; result: AnalyzeResult | EmbedFacesResult }
   | { type: 'error'; id: number; error: WorkerErrorInfo };
 
 /** Errors we raise carry a client-safe message; anything else is an internal fault, reported without internals. */
@@ -52,7 +50,10 @@ async function main(): Promise<void> {
       try {
         const profiler = new WallClockProfiler();
         const image = await profiler.measure('decode', () => decodeImage(request.bytes, config.image));
-        const result = await analyzeImage(engine, image, request.options, config, profiler);
+        const result =
+          request.type === 'analyze'
+            ? await analyzeImage(engine, image, request.options, config, profiler)
+            : await embedDetectedFaces(engine, image, request.faces, request.options, profiler);
         port.postMessage({ type: 'result', id: request.id, result } satisfies WorkerReply);
       } catch (err) {
         port.postMessage({ type: 'error', id: request.id, error: toErrorInfo(err) } satisfies WorkerReply);

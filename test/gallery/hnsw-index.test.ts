@@ -105,6 +105,15 @@ describe('HnswIndex', () => {
     expect(loaded.search(row(matrix, 742), 1)[0]!.id).toBe(ids[742]);
   });
 
+  it('saves and loads an empty index', async () => {
+    const dir = join(tmp, 'empty');
+    await new HnswIndex(8).save(dir);
+    const loaded = await HnswIndex.load(dir);
+    expect(loaded.size).toBe(0);
+    loaded.add('a', new Float32Array(8).fill(1));
+    expect(loaded.search(new Float32Array(8).fill(1), 3).map((m) => m.id)).toEqual(['a']);
+  });
+
   it('refuses a missing save, or a graph that does not match its id map', async () => {
     await expect(HnswIndex.load(join(tmp, 'nothing-here'))).rejects.toThrow(IndexLoadError);
     const index = new HnswIndex(dims);

@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/config.ts';
 import { blockedAddressReason, fetchImage, UrlFetchError, type UrlFetchOptions } from '../../src/sources/url-image.ts';
@@ -27,7 +27,7 @@ describe('fetchImage (a real HTTP server on 127.0.0.1)', () => {
   let port: number;
   let base: string;
   const hits: string[] = [];
-  const sockets = new Set<import('node:net').Socket>();
+  const sockets = new Set<Socket>();
 
   const routes: Record<string, (req: IncomingMessage, res: ServerResponse) => void> = {
     '/face.png': (_req, res) => {

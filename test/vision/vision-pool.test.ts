@@ -33,6 +33,22 @@ describe('vision pool (real workers, real models)', () => {
     expect(a.timingsMs.embed).toBeGreaterThan(0);
   });
 
+  it('embeds, on request, faces an earlier detection-only pass found (the tracker path)', async () => {
+    const bytes = demo(1);
+    const detectedOnly = await pool.analyze(bytes, { embed: 'none', liveness: false });
+    const full = await pool.analyze(bytes, { embed: 'all', liveness: true });
+    const second = detectedOnly.faces.slice(1, 3);
+    const embedded = await pool.embedFaces(bytes, second, { liveness: true });
+    expect(embedded.faces).toHaveLength(2);
+    embedded.faces.forEach((face, k) => {
+      const reference = full.faces[k + 1]!;
+      let dot = 0;
+      for (let i = 0; i < 512; i++) dot += face.embedding.vector[i]! * reference.embedding!.vector[i]!;
+      expect(dot).toBeCloseTo(1, 4);
+      expect(face.liveness).toBeCloseTo(reference.liveness!, 4);
+    });
+  });
+
   it('answers bad bytes and a truncated JPEG with clear errors, and keeps serving', async () => {
     const garbage = Buffer.from('this is not an image at all');
     await expect(pool.analyze(garbage, { embed: 'none', liveness: false })).rejects.toMatchObject({ code: 'invalid_image', status: 400 });
