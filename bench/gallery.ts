@@ -2,14 +2,15 @@
  * Gallery benchmark: search latency and recall of the HNSW index against exact search, exact
  * search latency, enrollment throughput and memory, at 10k, 100k and 1M templates.
  *
- *   npm run bench:gallery -- [--sizes 10000,100000,1000000] [--queries 1000] [--noise face]
+ *   npm run bench:gallery -- [--sizes 10000,100000,1000000] [--queries 1000] [--noise face] [--parents any]
  *                            [--quantization i8] [--connectivity 32] [--expansion-add 128]
  *                            [--expansion-search 128,64,256] [--embed-only]
  *
  * Vectors: real fr_feature embeddings of /work/shared/datasets (faces/ and pose/ photos; computed
  * once with the ONNX engine and cached in .cache/gallery-bench-embeddings.bin), plus perturbed
  * copies standing in for other people (see Perturber: noise shaped like real face variation, or
- * with --noise isotropic plain Gaussian noise, a stress case). Queries are noisy re-captures of
+ * with --noise isotropic plain Gaussian noise; and ParentMode: each derived from a random earlier
+ * template, or with --parents real always from a real one — both stress cases). Queries are noisy re-captures of
  * stored templates. Recall@1 is HNSW's top-1 against the exact index's top-1 (a different template
  * with the same exact similarity counts as a hit). The first --expansion-search value is built;
  * the others reuse the saved graph (usearch fixes the search expansion at construction).
@@ -216,20 +217,20 @@ type NoiseMode = 'face' | 'isotropic';
 /** A UUID-shaped id (36 characters, like the store's), so id memory is realistic. */
 const templateId = (i: number): string => `00000000-0000-4000-8000-${i.toString(16).padStart(12, '0')}`;
 
-/** Rows [start, start + count) of the synthetic gallery: the real vectors, then perturbed copies. */
-function galleryChunk(real: RealEmbeddings, perturber: Perturber, start: number, count: number): Float32Array {
-  const out = new Float32Array(count * DIMS);
-  const random = seededRandom(0x9e3779b9 ^ start);
-  for (let j = 0; j < count; j++) {
-    const i = start + j;
-    if (i < real.count) {
-      out.set(real.vectors.subarray(i * DIMS, (i + 1) * DIMS), j * DIMS);
-      continue;
-    }
-    const source = Math.floor(random() * real.count);
-    perturber.copy(random, real.vectors.subarray(source * DIMS, (source + 1) * DIMS), out, j * DIMS);
-  }
-  return out;
+/**
+ * Who a synthetic person is derived from. 'any': a random earlier template, real or synthetic, so
+ * the gallery grows like a family tree (each template has a few close relatives, ≈ln(n/i)
+ * children). 'real': always a real template: with 2,068 real ones, 1M templates gives each ≈480
+ * near-equidistant "look-alikes" around one centre, a plateau that real galleries do not have and
+ * where HNSW needs an expansion of about that size to find one of them (a stress case).
+ */
+type ParentMode = 'any' | 'real';
+
+/** Derives template i (≥ real.count) from a random parent into out. */
+function deriveTemplate(real: RealEmbeddings, perturber: Perturber, exact: ExactIndex, mode: ParentMode, random: () => number, i: number, out: Float32Array): void {
+  const parent = mode === 'real' ? Math.floor(random() * real.count) : Math.floor(random() * i);
+  const base = parent < real.count ? real.vectors.subarray(parent * DIMS, (parent + 1) * DIMS) : exact.vectorOf(templateId(parent))!;
+  perturber.copy(random, base, out, 0);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -329,11 +330,17 @@ async function measureSize(real: RealEmbeddings, size: number, options: BenchOpt
   const exact = new ExactIndex(DIMS);
   exact.reserve(size);
   let addSeconds = 0;
-  for (let start = 0; start < size; start += CHUNK) {
-    const count = Math.min(CHUNK, size - start);
-    const chunk = galleryChunk(real, perturber, start, count);
+  const derived = new Float32Array(DIMS);
+  const generator = seededRandom(0x9e3779b9);
+  for (let i = 0; i < size; i++) {
+    let vector: Float32Array;
+    if (i < real.count) vector = real.vectors.subarray(i * DIMS, (i + 1) * DIMS);
+    else {
+      deriveTemplate(real, perturber, exact, options.parents, generator, i, derived);
+      vector = derived;
+    }
     const t0 = performance.now();
-    exact.addMany(idRange(start, count), chunk);
+    exact.add(templateId(i), vector);
     addSeconds += (performance.now() - t0) / 1000;
   }
   const exactRss = ((await rssBytes()) - rss0) / size;
@@ -376,6 +383,7 @@ async function measureSize(real: RealEmbeddings, size: number, options: BenchOpt
   }
   const data: DataStats = {
     noise: options.noise,
+    parents: options.parents,
     realTemplates: Math.min(real.count, size),
     nearestOtherSimilarity: { p10: quantile(nearestOther, 0.1), p50: median(nearestOther), p90: quantile(nearestOther, 0.9) },
     queryToTargetSimilarity: { p10: quantile(queryToTarget, 0.1), p50: median(queryToTarget), p90: quantile(queryToTarget, 0.9) },
@@ -422,7 +430,11 @@ async function measureSize(real: RealEmbeddings, size: number, options: BenchOpt
       console.error(`hnsw ${quantization} M=${connectivity} built in ${buildSeconds.toFixed(1)} s`);
 
       // Enrollment one at a time, then removal.
-      const extra = galleryChunk(real, perturber, size, 500);
+      const extra = new Float32Array(500 * DIMS);
+      for (let j = 0; j < 500; j++) {
+        deriveTemplate(real, perturber, exact, options.parents, generator, size, derived);
+        extra.set(derived, j * DIMS);
+      }
       let t0 = performance.now();
       for (let j = 0; j < 500; j++) holder.hnsw!.add(`extra-${j}`, extra.subarray(j * DIMS, (j + 1) * DIMS));
       const singleAddPerSecond = 500 / ((performance.now() - t0) / 1000);
@@ -504,6 +516,7 @@ async function measureSize(real: RealEmbeddings, size: number, options: BenchOpt
 
 interface DataStats {
   noise: NoiseMode;
+  parents: ParentMode;
   realTemplates: number;
   /** Cosine of a synthetic person's template to the nearest other template in the gallery. */
   nearestOtherSimilarity: { p10: number; p50: number; p90: number };
@@ -522,6 +535,7 @@ interface SizeResult {
 
 interface BenchOptions {
   noise: NoiseMode;
+  parents: ParentMode;
   sizes: number[];
   queries: number;
   quantizations: HnswQuantization[];
@@ -543,7 +557,9 @@ async function main(): Promise<void> {
     expansionAdd: Number(parseList(args, '--expansion-add', String(DEFAULT_HNSW_PARAMS.expansionAdd))[0]),
     expansionSearch: parseList(args, '--expansion-search', `${DEFAULT_HNSW_PARAMS.expansionSearch},64,256`).map(Number),
     noise: parseList(args, '--noise', 'face')[0] as NoiseMode,
+    parents: parseList(args, '--parents', 'any')[0] as ParentMode,
   };
+  if (options.parents !== 'any' && options.parents !== 'real') throw new Error('--parents is any or real');
   if (options.noise !== 'face' && options.noise !== 'isotropic') throw new Error('--noise is face or isotropic');
   const started = performance.now();
   const results: SizeResult[] = [];
@@ -552,7 +568,7 @@ async function main(): Promise<void> {
   const ms = (n: number): string => (n < 1 ? n.toFixed(3) : n.toFixed(2));
   const f3 = (n: number): string => (Number.isFinite(n) ? n.toFixed(3) : '—');
   printTable(
-    `Data (${options.noise} noise): cosine similarities`,
+    `Data (${options.noise} noise, parents: ${options.parents}): cosine similarities`,
     ['templates', 'real', 'nearest other p10', 'p50', 'p90', 'query→target p50', 'query top-1 gap p10', 'gap p50'],
     results.map(({ size, data: d }) => [
       String(size),

@@ -2,13 +2,18 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { buildServer, type ApiApp } from './api/server.ts';
 import type { Config } from './config/config.ts';
+import { startEventsRuntime, type EventsRuntime } from './events/events-runtime.ts';
 import { projectPath } from './config/paths.ts';
 import { AuthService } from './services/auth.service.ts';
+import { CameraPipeline } from './services/camera-pipeline.service.ts';
+import { CamerasService } from './services/cameras.service.ts';
 import { ClassifierService } from './services/classifier.service.ts';
 import { GalleryService } from './services/gallery.service.ts';
 import { ImportService } from './services/import.service.ts';
 import { PeopleService } from './services/people.service.ts';
 import { CosineGalleryScorer, identityPolicyFor, RecognitionService } from './services/recognition.service.ts';
+import { SessionsService } from './services/sessions.service.ts';
+import { trackVoteConfigFor } from './domain/track-identity.ts';
 import { fetchImage } from './sources/url-image.ts';
 import { migrateToLatest, openDatabase, type Store } from './store/index.ts';
 import { calibratedThresholds, embeddingModelIdFor } from './vision/engine-factory.ts';
@@ -20,6 +25,10 @@ export interface App {
   vision: VisionPool;
   store: Store;
   gallery: GalleryService;
+  /** The event bus, system state, ring, decisions, webhooks and MQTT. */
+  events: EventsRuntime;
+  /** Frames in, tracks, identities and events out, per camera. */
+  pipeline: CameraPipeline;
   close(): Promise<void>;
 }
 
@@ -98,7 +107,7 @@ export async function createServices(config: Config, log: (message: string) => v
       vision,
       scorer:
         config.identity.classifier === 'svm'
-          ? classifier.scorer(gallery, config.identity.searchK, thresholds.search)
+          ? classifier.scorer(gallery, config.identity.searchK, thresholds.search, thresholds.verify)
           : new CosineGalleryScorer(gallery, config.identity.searchK),
       modelId,
       policy: identityPolicyFor(config, thresholds.search),
@@ -130,7 +139,30 @@ export async function createApp(config: Config, log: (message: string) => void =
   const services = await createServices(config, log);
   const { store, vision, gallery, people, recognition, importer, classifier } = services;
   let server: ApiApp;
+  let events: EventsRuntime;
   try {
+    events = await startEventsRuntime(config.events, store.events, { log, userAgent: `facegate/${VERSION}` });
+  } catch (err) {
+    await services.close();
+    throw err;
+  }
+  const sessions = new SessionsService({ store, log });
+  const thresholds = calibratedThresholds(config);
+  const pipeline = new CameraPipeline({
+    vision,
+    recognition,
+    recognitionLog: store.recognitionLog,
+    events: { bus: events.bus, state: events.state, decisions: events.decisions },
+    sessions,
+    config: config.realtime,
+    vote: trackVoteConfigFor(thresholds.search, config.identity.minMargin),
+    modelId: embeddingModelIdFor(config.vision).modelId,
+    log,
+  });
+  const cameras = new CamerasService({ cameras: store.cameras, pipeline, config, log });
+  try {
+    await sessions.start();
+    await cameras.start();
     const auth = new AuthService(store.apiKeys);
     const firstKey = await auth.ensureAdminKey();
     if (firstKey) {
@@ -139,11 +171,15 @@ export async function createApp(config: Config, log: (message: string) => void =
     server = await buildServer({
       config,
       vision,
-      services: { auth, gallery, people, recognition, import: importer, classifier },
+      services: { auth, gallery, people, recognition, import: importer, classifier, sessions, events, pipeline, cameras },
       version: VERSION,
       startedAt: new Date(),
     });
   } catch (err) {
+    await cameras.close();
+    await pipeline.close();
+    await sessions.close();
+    await events.close();
     await services.close();
     throw err;
   }
@@ -152,8 +188,14 @@ export async function createApp(config: Config, log: (message: string) => void =
     vision,
     store,
     gallery,
+    events,
+    pipeline,
     async close() {
       await server.close();
+      await cameras.close();
+      await pipeline.close();
+      await sessions.close();
+      await events.close();
       await services.close();
     },
   };

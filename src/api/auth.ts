@@ -15,12 +15,26 @@ declare module 'fastify' {
 /** Routes that plugins register for themselves (the OpenAPI page and its assets) are public. */
 const PUBLIC_PREFIXES = ['/docs'];
 
-/** The key a request presents: `Authorization: Bearer …` or `X-API-Key: …`. */
+/**
+ * The key a request presents: `Authorization: Bearer …` or `X-API-Key: …`; a WebSocket upgrade may
+ * also carry it as `?key=…`, because browsers cannot set headers on a WebSocket.
+ */
 export function presentedKey(request: FastifyRequest): string | undefined {
   const header = request.headers.authorization;
   if (header?.startsWith('Bearer ')) return header.slice('Bearer '.length).trim();
   const key = request.headers['x-api-key'];
-  return typeof key === 'string' ? key.trim() : undefined;
+  if (typeof key === 'string') return key.trim();
+  if (request.headers.upgrade?.toLowerCase() === 'websocket') {
+    const query = request.url.indexOf('?');
+    const fromQuery = query >= 0 ? new URLSearchParams(request.url.slice(query + 1)).get('key') : null;
+    if (fromQuery) return fromQuery.trim();
+  }
+  return undefined;
+}
+
+/** The URL with a `key` query parameter masked, for logs. */
+export function maskKeyInUrl(url: string): string {
+  return url.replace(/([?&]key=)[^&#]*/gi, '$1***');
 }
 
 /**

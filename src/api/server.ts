@@ -1,22 +1,32 @@
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
+import fastifyWebsocket from '@fastify/websocket';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawReplyDefaultExpression, type RawRequestDefaultExpression, type RawServerDefault } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Config } from '../config/config.ts';
+import type { EventsRuntime } from '../events/events-runtime.ts';
 import type { AuthService } from '../services/auth.service.ts';
+import type { CameraPipeline } from '../services/camera-pipeline.service.ts';
+import type { CamerasService } from '../services/cameras.service.ts';
 import type { ClassifierService } from '../services/classifier.service.ts';
 import type { GalleryService } from '../services/gallery.service.ts';
 import type { ImportService } from '../services/import.service.ts';
 import type { PeopleService } from '../services/people.service.ts';
 import type { RecognitionService } from '../services/recognition.service.ts';
+import type { SessionsService } from '../services/sessions.service.ts';
 import type { VisionPool } from '../vision/vision-pool.ts';
-import { installAuth } from './auth.ts';
+import { installAuth, maskKeyInUrl } from './auth.ts';
 import { installErrorHandling } from './problem.ts';
+import { cameraRoutes } from './routes/cameras.routes.ts';
 import { classifierRoutes } from './routes/classifier.routes.ts';
+import { eventsRoutes } from './routes/events.routes.ts';
 import { importRoutes } from './routes/import.routes.ts';
 import { keyRoutes } from './routes/keys.routes.ts';
 import { peopleRoutes } from './routes/people.routes.ts';
 import { recognitionRoutes } from './routes/recognition.routes.ts';
+import { sessionsRoutes } from './routes/sessions.routes.ts';
+import { statusRoutes } from './routes/status.routes.ts';
+import { streamRoutes } from './routes/stream.routes.ts';
 import { systemRoutes } from './routes/system.routes.ts';
 
 /** The Fastify instance routes are written against: zod schemas type requests and document responses. */
@@ -29,6 +39,10 @@ export interface ApiServices {
   recognition: RecognitionService;
   import: ImportService;
   classifier: ClassifierService;
+  events: EventsRuntime;
+  sessions: SessionsService;
+  pipeline: CameraPipeline;
+  cameras: CamerasService;
 }
 
 export interface ServerDeps {
@@ -42,7 +56,7 @@ export interface ServerDeps {
 /** A group of routes; each file under routes/ exports one. */
 export type RouteModule = (app: ApiApp, deps: ServerDeps) => void;
 
-const ROUTES: RouteModule[] = [systemRoutes, keyRoutes, peopleRoutes, importRoutes, recognitionRoutes, classifierRoutes];
+const ROUTES: RouteModule[] = [systemRoutes, keyRoutes, peopleRoutes, importRoutes, recognitionRoutes, classifierRoutes, sessionsRoutes, eventsRoutes, statusRoutes, cameraRoutes, streamRoutes];
 
 /** Builds the HTTP server with every route registered; the caller listens and closes it. */
 export async function buildServer(deps: ServerDeps): Promise<ApiApp> {
@@ -50,12 +64,26 @@ export async function buildServer(deps: ServerDeps): Promise<ApiApp> {
     logger: {
       level: deps.config.server.logLevel,
       redact: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-api-key"]'],
+      // Fastify's request serializer, with a WebSocket's ?key= masked.
+      serializers: {
+        req: (req: { method: string; url: string; host?: string; ip?: string; socket?: { remotePort?: number } }) => ({
+          method: req.method,
+          url: maskKeyInUrl(req.url),
+          host: req.host,
+          remoteAddress: req.ip,
+          remotePort: req.socket?.remotePort,
+        }),
+      },
     },
     bodyLimit: deps.config.vision.image.maxBytes * 2,
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   installErrorHandling(app);
+  // Before any route (it hooks onRoute) and before auth: its onRequest hook must mark an upgrade
+  // request before auth can answer 401, or the refused upgrade's socket is never destroyed (and
+  // server.close() waits for it forever). One registration serves every WebSocket route (events, stream).
+  await app.register(fastifyWebsocket, { options: { maxPayload: deps.config.vision.image.maxBytes * 2 } });
   installAuth(app, deps.services.auth);
 
   await app.register(fastifySwagger, {

@@ -215,7 +215,10 @@ export function registerEvalCommand(program: Command, deps: EvalCommandDeps = {}
         if (images.length === 0) command.error(`facegate eval: no images found in identity folders under ${options.dataset}`);
         const embedded = await embed(images.map((i) => i.path));
         report = evaluateDataset(images, embedded, { searchThreshold: calibratedThresholds(config).search });
-        if (options.classifier === 'svm') comparison = runToEnd(compareOnDataset(images, embedded.outcomes, { searchThreshold: calibratedThresholds(config).search }));
+        if (options.classifier === 'svm') {
+          const { search, verify } = calibratedThresholds(config);
+          comparison = runToEnd(compareOnDataset(images, embedded.outcomes, { searchThreshold: search, verifyThreshold: verify }));
+        }
       } else {
         source = `LFW pairs ${options.lfwPairs} on ${options.images}`;
         const pairs = parseLfwPairs(await readFile(options.lfwPairs!, 'utf8'));

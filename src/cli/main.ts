@@ -4,6 +4,7 @@ import { AppError } from '../domain/errors.ts';
 import { MigrationError } from '../store/index.ts';
 import { registerBenchCommand } from './bench.ts';
 import { registerEvalCommand } from './eval.ts';
+import { registerImportCommand } from './import.ts';
 import { registerMigrateCommand } from './migrate.ts';
 import { registerServeCommand } from './serve.ts';
 import { registerVisionCommands } from './vision-commands.ts';
@@ -18,6 +19,7 @@ const program = new Command()
 
 registerServeCommand(program);
 registerMigrateCommand(program);
+registerImportCommand(program);
 registerVisionCommands(program);
 registerEvalCommand(program);
 registerBenchCommand(program);

@@ -134,6 +134,168 @@ const privacySchema = z.strictObject({
   storeImages: z.boolean().default(true),
 });
 
+const webhookUrl = z
+  .string()
+  .refine((u) => URL.canParse(u) && ['http:', 'https:'].includes(new URL(u).protocol), 'must be an http:// or https:// URL');
+
+const webhookSchema = z.strictObject({
+  /** Where events are POSTed (http or https). */
+  url: webhookUrl,
+  /** Event types sent to this URL, or "*" for all. */
+  events: z.union([z.literal('*'), z.array(z.string()).min(1)]).default('*'),
+  /** Key of the HMAC-SHA256 signature in X-Facegate-Signature (sha256=<hex of the raw body>). */
+  secret: z.string().min(8),
+  /** Attempts per event before it is given up (retries back off exponentially, with jitter). */
+  maxAttempts: z.number().int().min(1).max(20).default(5),
+  /** Give up on one attempt after this long, in milliseconds. */
+  timeoutMs: z.number().int().positive().default(10_000),
+  /** Events waiting for this URL at most; beyond that the oldest are dropped (and counted). */
+  maxQueue: z.number().int().min(1).default(1000),
+});
+
+const mqttSchema = z.strictObject({
+  /** Broker URL (mqtt://, mqtts://, ws://, wss://); unset = MQTT off. */
+  url: z
+    .string()
+    .refine((u) => URL.canParse(u) && ['mqtt:', 'mqtts:', 'ws:', 'wss:', 'tcp:', 'ssl:'].includes(new URL(u).protocol), 'must be an mqtt://, mqtts://, ws:// or wss:// URL')
+    .optional(),
+  /** Topics are <topicPrefix>/<camera>/<event>. */
+  topicPrefix: z.string().min(1).default('facegate'),
+  /** Event types published, or "*" for all. */
+  events: z.union([z.literal('*'), z.array(z.string()).min(1)]).default('*'),
+  /** MQTT quality of service of the published messages. */
+  qos: z.union([z.literal(0), z.literal(1), z.literal(2)]).default(0),
+  /** Broker user name, when it asks for one. */
+  username: z.string().optional(),
+  /** Broker password. */
+  password: z.string().optional(),
+  /** Messages kept while the broker is unreachable; beyond that the oldest are dropped (and counted). */
+  maxQueue: z.number().int().min(1).default(1000),
+});
+
+const eventsSchema = z.strictObject({
+  /** Events kept for polling (GET /api/v1/events?after=…): the newest this many survive, across restarts. */
+  ringSize: z.number().int().min(100).default(10_000),
+  /** URLs that receive events as signed POSTs. */
+  webhooks: z.array(webhookSchema).default([]),
+  /** Publishing events to an MQTT broker (Home Assistant, Frigate, Node-RED). */
+  mqtt: mqttSchema.default(mqttSchema.parse({})),
+});
+
+const realtimeSchema = z.strictObject({
+  /** Most frames processed per second per camera, unless the camera sets its own; 0 = no limit (newer frames replace older ones either way). */
+  defaultMaxFps: z.number().min(0).max(240).default(15),
+  /** Frames of one camera being analysed at once (detection runs in parallel, tracking stays in frame order); 0 = one per vision worker. */
+  framesInFlight: z.number().int().min(0).max(16).default(0),
+  /** A frame older than this when its turn comes is dropped as stale, in milliseconds (from when the server received it). */
+  maxFrameAgeMs: z.number().int().positive().default(2000),
+  /** An unknown track stable this long is offered registration (unknown_person_detected with show_registration_dialog), in milliseconds. */
+  askAfterStableMs: z.number().int().min(0).default(1500),
+  /** After a "no" to registration, the same track is not asked again for this long, in milliseconds. */
+  askAgainAfterMs: z.number().int().min(0).default(60_000),
+  /** Without frames, a camera's tracks are aged (and leave) on this tick, in milliseconds. */
+  idleTickMs: z.number().int().positive().default(250),
+  /** The face tracker (src/domain/tracker.ts); unset fields keep its documented defaults. */
+  tracker: z
+    .strictObject({
+      /** A detection continues a track when its box overlaps the predicted box at least this much (IoU). */
+      iouMatchMin: z.number().gt(0).max(1).optional(),
+      /** An embedding less similar than this to the track's vetoes a box match (cosine). */
+      appearanceMinSimilarity: z.number().min(-1).max(1).optional(),
+      /** An embedding this similar re-attaches a missing track without box overlap (cosine). */
+      reattachMinSimilarity: z.number().min(-1).max(1).optional(),
+      /** A track not seen for this long has left (person_left_area), in milliseconds. */
+      leftAfterMs: z.number().int().positive().optional(),
+      /** Motion at or under this (box sides per second) counts as still. */
+      stableMotionMaxPerS: z.number().min(0).optional(),
+      /** A track still for this long is "stable", in milliseconds. */
+      stableAfterMs: z.number().int().min(0).optional(),
+      /** Most tracks per camera. */
+      maxTracks: z.number().int().min(1).max(256).optional(),
+    })
+    .default({}),
+  /** When a track is embedded again (src/domain/tracker.ts EmbeddingPolicy); unset fields keep its defaults. */
+  embedding: z
+    .strictObject({
+      /** A track without a settled identity is re-embedded at most this often, in milliseconds. */
+      reembedIntervalMs: z.number().int().min(0).optional(),
+      /** A settled track is re-checked this often, in milliseconds. */
+      settledReembedIntervalMs: z.number().int().min(0).optional(),
+      /** A settled track with this many embeddings gets no more. */
+      maxEmbeddingsPerTrack: z.number().int().min(1).optional(),
+    })
+    .default({}),
+  /** The identity vote per track (src/domain/track-identity.ts); unset fields keep its defaults. */
+  vote: z
+    .strictObject({
+      /** Views needed before the majority names anyone (or nobody). */
+      minVotes: z.number().int().min(1).max(12).optional(),
+      /** The winner's share of the vote weight, > 0.5. */
+      minShare: z.number().gt(0.5).max(1).optional(),
+    })
+    .default({}),
+});
+
+/** What a camera id may look like: it appears in URLs, MQTT topics (facegate/<camera>/<event>) and logs. */
+export const CAMERA_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+const cameraSchema = z
+  .strictObject({
+    /** Stable id: letters, digits, '_', '-', '.'; at most 64 characters. */
+    id: z.string().regex(CAMERA_ID_PATTERN, 'letters, digits, "_", "-" and "." only (at most 64, starting with a letter or digit)'),
+    /** Display name; default the id. */
+    name: z.string().min(1).max(200).optional(),
+    /** rtsp (url rtsp:// or rtsps://), mjpeg (url http:// or https://), v4l2 (device /dev/videoN), file (path under sources.allowedFileRoots), push (frames sent by a client over WebSocket). */
+    kind: z.enum(['rtsp', 'mjpeg', 'v4l2', 'file', 'push']),
+    url: z.string().optional(),
+    device: z.string().optional(),
+    path: z.string().optional(),
+    /** Most frames processed per second; unset = realtime.defaultMaxFps. */
+    maxFps: z.number().min(0.1).max(240).optional(),
+    /** Started at boot (ffmpeg cameras). */
+    enabled: z.boolean().default(true),
+    /** file cameras: start over at the end instead of ending. */
+    loop: z.boolean().default(false),
+  })
+  .superRefine((camera, ctx) => {
+    const needs = { rtsp: 'url', mjpeg: 'url', v4l2: 'device', file: 'path', push: null } as const;
+    const field = needs[camera.kind];
+    if (field && !camera[field]) ctx.addIssue({ code: 'custom', path: [field], message: `a ${camera.kind} camera needs ${field}` });
+  });
+
+const sourcesSchema = z.strictObject({
+  /** The ffmpeg binary (Debian's ffmpeg package) that reads rtsp, mjpeg, v4l2 and file cameras. */
+  ffmpegPath: z.string().min(1).default('ffmpeg'),
+  /** Folders file cameras may read videos from; unset = <dataDir>/videos. A path outside them (after following links) is refused. */
+  allowedFileRoots: z.array(z.string().min(1)).optional(),
+  /** ffmpeg scales camera frames wider than this down, in pixels. */
+  maxWidthPx: z.number().int().min(64).max(7680).default(1280),
+  /** ffmpeg's JPEG quantiser for camera frames: 2 (best) .. 31 (smallest). */
+  jpegQuality: z.number().int().min(2).max(31).default(5),
+  /** No frame from an ffmpeg camera for this long counts as a failure (ffmpeg is restarted), in milliseconds. */
+  stallTimeoutMs: z.number().int().min(100).default(15_000),
+  /** A stopping ffmpeg gets this long after SIGTERM before SIGKILL, in milliseconds. */
+  stopTimeoutMs: z.number().int().min(100).default(3000),
+  reconnect: z
+    .strictObject({
+      /** Wait before the first reconnect of a failed camera, in milliseconds; it doubles per failure (with jitter). */
+      initialDelayMs: z.number().int().min(10).default(1000),
+      /** Longest wait between reconnects, in milliseconds. */
+      maxDelayMs: z.number().int().min(10).default(30_000),
+      /** Consecutive failures after which a camera is stopped; 0 = keep trying forever. */
+      maxAttempts: z.number().int().min(0).default(0),
+    })
+    .default({ initialDelayMs: 1000, maxDelayMs: 30_000, maxAttempts: 0 }),
+  stream: z
+    .strictObject({
+      /** Messages one WebSocket client may send per second (burst: as many); more are dropped and counted. */
+      maxMessagesPerSecond: z.number().int().min(1).max(1000).default(60),
+      /** A stream to an unknown camera id creates a transient push camera (gone when the socket closes); false = register push cameras first (POST /api/v1/cameras). */
+      autoCreatePushCameras: z.boolean().default(true),
+    })
+    .default({ maxMessagesPerSecond: 60, autoCreatePushCameras: true }),
+});
+
 export const configSchema = z.strictObject({
   /** Folder for the embedded database and other state. */
   dataDir: z.string().default('data'),
@@ -144,12 +306,21 @@ export const configSchema = z.strictObject({
   identity: identitySchema.default(identitySchema.parse({})),
   gallery: gallerySchema.default(gallerySchema.parse({})),
   urlFetch: urlFetchSchema.default(urlFetchSchema.parse({})),
+  sources: sourcesSchema.default(sourcesSchema.parse({})),
+  /** Cameras defined here are created (or updated) in the store at start; more can be added with POST /api/v1/cameras. */
+  cameras: z.array(cameraSchema).default([]),
+  realtime: realtimeSchema.default(realtimeSchema.parse({})),
+  events: eventsSchema.default(eventsSchema.parse({})),
 });
 
 export type Config = z.infer<typeof configSchema>;
 export type VisionConfig = Config['vision'];
 export type QualityLimits = VisionConfig['quality'];
 export type ImageLimits = VisionConfig['image'];
+export type SourcesConfig = Config['sources'];
+export type CameraConfig = Config['cameras'][number];
+export type RealtimeConfig = Config['realtime'];
+export type EventsConfig = Config['events'];
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -248,7 +419,9 @@ const SECRET_KEY = /(secret|password|token|key)$/i;
 /** The config with secrets masked, for printing at start. */
 export function maskedConfig(config: Config): unknown {
   const mask = (value: unknown, key: string): unknown => {
-    if (value && typeof value === 'object' && !Array.isArray(value)) {
+    // Lists of objects (events.webhooks) carry secrets too.
+    if (Array.isArray(value)) return value.map((v) => mask(v, key));
+    if (value && typeof value === 'object') {
       return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, mask(v, k)]));
     }
     if (typeof value !== 'string' || !value) return value;

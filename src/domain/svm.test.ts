@@ -193,6 +193,16 @@ describe('model selection', () => {
     expect(knownAccepted / known.labels.length).toBeGreaterThan(0.8);
   });
 
+  it('calibrates with as few as three identities, holding each out in turn', () => {
+    const set = clusters(3, 4, 16, 0.8, 21);
+    const { acceptDecision, unknownSamples } = runToEnd(calibrateAcceptDecision(set, { kernel: { kind: 'linear' }, C: 1 }));
+    expect(unknownSamples).toBe(12);
+    expect(acceptDecision).not.toBeNull();
+    expect(Number.isFinite(acceptDecision)).toBe(true);
+    const two = runToEnd(calibrateAcceptDecision(clusters(2, 4, 16, 0.8, 21), { kernel: { kind: 'linear' }, C: 1 }));
+    expect(two).toEqual({ acceptDecision: null, unknownSamples: 0 });
+  });
+
   it('refuses training sets it cannot learn from', () => {
     expect(() => validateTrainingSet({ dims: 2, classCount: 2, vectors: new Float32Array(3), labels: Int32Array.from([0, 1]) })).toThrow(RangeError);
     expect(() => validateTrainingSet({ dims: 1, classCount: 1, vectors: new Float32Array(2), labels: Int32Array.from([0, 0]) })).toThrow(/two classes/);
@@ -204,16 +214,22 @@ describe('model selection', () => {
 
 describe('SVM with cosine fallback', () => {
   const values = Float64Array.from([0.2, 1.3, -0.4, 0.9]);
+  const cand = (classIndex: number | undefined, similarity = 0.6) => ({ classIndex, similarity });
 
   it('names the best retrieved person by decision value, with the best other class as runner-up', () => {
     // Cosine retrieved the people of classes 3, 1 and someone not in the model.
-    expect(chooseBySvm(values, [3, 1, undefined], 0.5)).toEqual({ position: 1, classIndex: 1, decision: 1.3, runnerUp: 0.9 });
+    expect(chooseBySvm(values, [cand(3), cand(1), cand(undefined)], 0.5)).toEqual({ position: 1, classIndex: 1, decision: 1.3, runnerUp: 0.9 });
+  });
+
+  it('considers only candidates that reach the minimum cosine similarity', () => {
+    expect(chooseBySvm(values, [cand(3, 0.6), cand(1, 0.3)], 0.5, 0.4)).toEqual({ position: 0, classIndex: 3, decision: 0.9, runnerUp: 1.3 });
+    expect(chooseBySvm(values, [cand(3, 0.35), cand(1, 0.3)], 0.5, 0.4)).toBeNull();
   });
 
   it('defers to cosine when it is not the one to ask', () => {
-    expect(chooseBySvm(values, [undefined, 1], 0.5)).toBeNull(); // cosine's best person is not in the model
-    expect(chooseBySvm(values, [0, 2], 0.5)).toBeNull(); // not confident: 0.2 < 0.5
-    expect(chooseBySvm(values, [1], null)).toBeNull(); // no calibrated threshold
+    expect(chooseBySvm(values, [cand(undefined), cand(1)], 0.5)).toBeNull(); // cosine's best person is not in the model
+    expect(chooseBySvm(values, [cand(0), cand(2)], 0.5)).toBeNull(); // not confident: 0.2 < 0.5
+    expect(chooseBySvm(values, [cand(1)], null)).toBeNull(); // no calibrated threshold
     expect(chooseBySvm(values, [], 0.5)).toBeNull();
   });
 

@@ -317,13 +317,14 @@ function* dotMatrix(set: TrainingSet, rows: Int32Array): Steps<Float32Array> {
 }
 
 /** exp(−γ‖a − b‖²) + 1 from a matrix of dot products (the +1 is the bias feature). */
-function rbfFromDots(dots: Float32Array, n: number, gamma: number, out: Float32Array): Float32Array {
+function* rbfFromDots(dots: Float32Array, n: number, gamma: number, out: Float32Array): Steps<Float32Array> {
   for (let i = 0; i < n; i++) {
     const ii = dots[i * n + i]!;
     for (let j = 0; j < n; j++) {
       const d2 = Math.max(0, ii + dots[j * n + j]! - 2 * dots[i * n + j]!);
       out[i * n + j] = Math.exp(-gamma * d2) + 1;
     }
+    if (i % 64 === 63) yield;
   }
   return out;
 }
@@ -391,7 +392,7 @@ export function* trainOneVsRest(set: TrainingSet, params: SvmParams, options: Tr
   if (options.fullDots && options.fullDots.length !== fullN * fullN) throw new RangeError('the dot-product matrix does not match the set');
   const dots = options.dots ?? (options.fullDots ? submatrix(options.fullDots, fullN, rows) : yield* dotMatrix(subset, all));
   if (dots.length !== n * n) throw new RangeError('the dot-product matrix does not match the rows');
-  const gram = rbfFromDots(dots, n, gamma, new Float32Array(n * n));
+  const gram = yield* rbfFromDots(dots, n, gamma, new Float32Array(n * n));
   const coefficientsFull = new Float32Array(classCount * n);
   for (let c = 0; c < classCount; c++) {
     const y = Int8Array.from(subset.labels, (label) => (label === c ? 1 : -1));
@@ -516,7 +517,7 @@ export function* crossValidate(set: TrainingSet, params: SvmParams, fold: Int32A
     for (const i of test) {
       const p = predict(model, set.vectors.subarray(i * set.dims, (i + 1) * set.dims));
       if (p.classIndex === set.labels[i]) correct++;
-      total++;
+      if (++total % 32 === 0) yield;
     }
     yield;
   }
@@ -605,9 +606,10 @@ export function* calibrateAcceptDecision(
   options: FitOptions & Pick<TrainOptions, 'fullDots'> = {},
 ): Steps<{ acceptDecision: number | null; unknownSamples: number }> {
   const classCount = set.classCount;
-  // Training without a group needs two classes left; five groups (a fifth of identities each) at most.
-  const groups = Math.min(5, classCount - 2);
-  if (groups < 1) return { acceptDecision: null, unknownSamples: 0 };
+  // At most five groups (a fifth of the identities each), at least one identity each; holding one
+  // group out must leave two classes to train on, hence three identities at least.
+  if (classCount < 3) return { acceptDecision: null, unknownSamples: 0 };
+  const groups = Math.min(5, classCount);
   const random = mulberry32((options.seed ?? 0) + 7);
   const order = Int32Array.from({ length: classCount }, (_, i) => i);
   shuffle(order, classCount, random);
@@ -628,7 +630,10 @@ export function* calibrateAcceptDecision(
     const reduced: TrainingSet = { dims: set.dims, classCount: keptClasses.length, vectors, labels: Int32Array.from(rows, (r) => relabel[set.labels[r]!]!) };
     const { fullDots, ...solver } = options;
     const model = yield* trainOneVsRest(reduced, params, fullDots && params.kernel.kind === 'rbf' ? { ...solver, dots: submatrix(fullDots, set.labels.length, rows) } : solver);
-    for (const i of testRows) unknownScores.push(predict(model, set.vectors.subarray(i * set.dims, (i + 1) * set.dims)).decision);
+    for (const i of testRows) {
+      unknownScores.push(predict(model, set.vectors.subarray(i * set.dims, (i + 1) * set.dims)).decision);
+      if (unknownScores.length % 32 === 0) yield;
+    }
     yield;
   }
   unknownScores.sort((a, b) => a - b);
@@ -663,26 +668,37 @@ export interface SvmChoice {
   runnerUp: number;
 }
 
+/** A person the cosine search retrieved, as chooseBySvm sees it. */
+export interface SvmCandidate {
+  /** The person's class in the model; undefined when the person is not in it. */
+  classIndex: number | undefined;
+  /** The person's best cosine similarity to the probe. */
+  similarity: number;
+}
+
 /**
  * The rule by which the SVM names a face, or null to leave the face to the cosine search. The SVM
- * chooses only among the people the cosine search retrieved (`candidateClasses`: each retrieved
- * person's class, undefined when the person is not in the model), so it cannot name someone
- * deleted since training. It defers to cosine when the cosine search's best person is not in the
- * model (too few templates to train on, or enrolled since training), when no accept threshold
- * could be calibrated, and when its decision is below that threshold (not confident).
+ * chooses only among the people the cosine search retrieved (best first), and only among those at
+ * least minSimilarity alike (the verification threshold: the SVM may name someone the search
+ * threshold would not, never someone who does not even verify), so it cannot name someone
+ * deleted since training nor a stranger far from everyone. It defers to cosine when the cosine
+ * search's best person is not in the model (too few templates to train on, or enrolled since
+ * training), when no accept threshold could be calibrated, and when its decision is below that
+ * threshold (not confident).
  */
-export function chooseBySvm(values: Float64Array, candidateClasses: readonly (number | undefined)[], acceptDecision: number | null): SvmChoice | null {
-  if (acceptDecision === null || candidateClasses.length === 0 || candidateClasses[0] === undefined) return null;
+export function chooseBySvm(values: Float64Array, candidates: readonly SvmCandidate[], acceptDecision: number | null, minSimilarity = -1): SvmChoice | null {
+  if (acceptDecision === null || candidates.length === 0 || candidates[0]!.classIndex === undefined) return null;
   let position = -1;
   let best = -Infinity;
-  candidateClasses.forEach((c, i) => {
-    if (c !== undefined && values[c]! > best) {
+  candidates.forEach((candidate, i) => {
+    const c = candidate.classIndex;
+    if (c !== undefined && candidate.similarity >= minSimilarity && values[c]! > best) {
       best = values[c]!;
       position = i;
     }
   });
-  const classIndex = candidateClasses[position]!;
-  if (best < acceptDecision) return null;
+  if (position < 0 || best < acceptDecision) return null;
+  const classIndex = candidates[position]!.classIndex!;
   let runnerUp = -Infinity;
   for (let c = 0; c < values.length; c++) if (c !== classIndex && values[c]! > runnerUp) runnerUp = values[c]!;
   return { position, classIndex, decision: best, runnerUp };

@@ -119,12 +119,13 @@ export class HnswIndex implements VectorIndex {
 
   add(id: string, vector: Float32Array): void {
     if (vector.length !== this.dims) throw new DimensionMismatchError(this.dims, vector.length);
+    const encoded = this.#encode(vector, 1); // throws on a zero vector before anything changes
     this.remove(id);
     const key = this.#takeKey(id);
     try {
       // Always the same thread count: usearch sizes its per-thread contexts at its growth steps from
       // the count of the add that triggered them, and a later add with more threads would fail.
-      this.#native.add(BigUint64Array.of(BigInt(key)), this.#encode(vector, 1), this.#buildThreads);
+      this.#native.add(BigUint64Array.of(BigInt(key)), encoded, this.#buildThreads);
     } catch (error) {
       this.#releaseKey(id, key);
       throw error;
@@ -147,10 +148,11 @@ export class HnswIndex implements VectorIndex {
     const d = this.dims;
     const batch = new Float32Array(batchRows.length * d);
     batchRows.forEach((row, i) => batch.set(vectors.subarray(row * d, (row + 1) * d), i * d));
+    const encoded = this.#encode(batch, batchRows.length);
     const keys = new BigUint64Array(batchRows.length);
     batchRows.forEach((row, i) => (keys[i] = BigInt(this.#takeKey(ids[row]!))));
     try {
-      this.#native.add(keys, this.#encode(batch, batchRows.length), this.#buildThreads);
+      this.#native.add(keys, encoded, this.#buildThreads);
     } catch (error) {
       // usearch may have inserted part of the batch: take those out again so maps and graph agree.
       for (let i = 0; i < batchRows.length; i++) {

@@ -30,6 +30,8 @@ export interface ClassifierComparisonOptions {
   galleryFraction?: number;
   /** Cosine search threshold in force: open-set rates are also reported there. */
   searchThreshold: number;
+  /** Cosine verification threshold in force: the SVM names only people at least this alike (see chooseBySvm). */
+  verifyThreshold: number;
   minTemplatesPerPerson?: number;
   /** Identity groups held out in turn for the open set (default 5). */
   openSetGroups?: number;
@@ -133,7 +135,7 @@ function* scoreProbes(gallery: readonly LabelledEmbedding[], probes: readonly La
     // Without a calibrated threshold the SVM alone is scored around 0, its natural boundary.
     const svm = { identity: svmIdentities[alone.classIndex]!, score: decisionOnCosineScale(alone.decision, accept ?? 0, options.searchThreshold) };
     // The recognition rule: the cosine search retrieves candidates (all people here), the SVM re-ranks them.
-    const choice = chooseBySvm(values, people.map(([id]) => classOf.get(id)), accept);
+    const choice = chooseBySvm(values, people.map(([id, similarity]) => ({ classIndex: classOf.get(id), similarity })), accept, options.verifyThreshold);
     const withFallback = choice ? { identity: people[choice.position]![0], score: decisionOnCosineScale(choice.decision, accept!, options.searchThreshold) } : cosine;
     scored.push({
       identity: probe.identity,

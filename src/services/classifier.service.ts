@@ -288,11 +288,11 @@ export class ClassifierService {
   }
 
   /**
-   * The identity scorer for recognition: the cosine search's candidates, re-ranked by the SVM
-   * when chooseBySvm says it is the one to ask, its decision put on the cosine scale so the
+   * The identity scorer for recognition: the cosine search's candidates (those that reach the
+   * verification threshold), re-ranked by the SVM when chooseBySvm says it is the one to ask, its decision put on the cosine scale so the
    * configured policy (threshold, margin) applies unchanged; otherwise the cosine candidates as is.
    */
-  scorer(gallery: Pick<GalleryService, 'search'>, searchK: number, searchThreshold: number): IdentityScorer {
+  scorer(gallery: Pick<GalleryService, 'search'>, searchK: number, searchThreshold: number, verifyThreshold: number): IdentityScorer {
     return {
       name: 'svm',
       candidates: (probe: Embedding): IdentityCandidates => {
@@ -303,8 +303,9 @@ export class ClassifierService {
         const values = decisionValues(current.model, probe.vector);
         const choice = chooseBySvm(
           values,
-          cosine.people.map((p) => current.classOf.get(p.personId)),
+          cosine.people.map((p) => ({ classIndex: current.classOf.get(p.personId), similarity: p.templates[0]!.similarity })),
           current.report.acceptDecision,
+          verifyThreshold,
         );
         if (!choice) return fallback;
         const accept = current.report.acceptDecision!;

@@ -1,6 +1,6 @@
 import type { Config } from '../config/config.ts';
 import { AppError } from '../domain/errors.ts';
-import { decideIdentity, type IdentityPolicy, type TemplateMatch, type UnknownReason } from '../domain/identity.ts';
+import { decideIdentity, type IdentityDecision, type IdentityPolicy, type TemplateMatch, type UnknownReason } from '../domain/identity.ts';
 import { dot } from '../domain/metrics.ts';
 import { PersonNotFoundError, type Person, type RecognitionLogEntry, type RecognitionLogQuery, type Store } from '../store/index.ts';
 import type { AnalyzedFace } from '../vision/analysis.ts';
@@ -104,6 +104,22 @@ export interface VerifyResult {
   templateId: string | null;
 }
 
+/** One embedded face, as decideEmbedding takes it. */
+export interface EmbeddingEvidence {
+  embedding: Embedding;
+  /** Whether the face passed the quality checks; a failing face is not searched (low_quality). */
+  qualityPass: boolean;
+  /** 0..1 when measured; below the policy's minimum the face is not searched (spoof_suspected). */
+  liveness?: number;
+}
+
+export interface EmbeddingDecision {
+  decision: IdentityDecision;
+  /** The matched person (null unless decision is a match, or when they were deleted meanwhile). */
+  person: PersonSummary | null;
+  scorer: string;
+}
+
 export interface RecognitionServiceDeps {
   store: Store;
   vision: FaceAnalyzer;
@@ -184,6 +200,33 @@ export class RecognitionService {
       faces,
       reason: faces.length === 0 ? 'no_face' : null,
     };
+  }
+
+  /**
+   * The identity decision for one face already embedded (a camera pipeline embeds only the faces
+   * its tracker asks for): the same scorer and policy as recognize(), without analysing an image
+   * and without writing the log (the caller logs once per track decision, not per frame).
+   */
+  async decideEmbedding(input: EmbeddingEvidence): Promise<EmbeddingDecision> {
+    const { scorer } = this.deps;
+    const policy: IdentityPolicy = { ...this.deps.policy, ...scorer.policy };
+    if (input.embedding.modelId !== this.deps.modelId) {
+      throw new AppError('model_mismatch', 500, `the face engine made a ${input.embedding.modelId} embedding; the gallery holds ${this.deps.modelId}`);
+    }
+    const spoof = policy.minLiveness !== undefined && input.liveness !== undefined && input.liveness < policy.minLiveness;
+    const candidates: IdentityCandidates = input.qualityPass && !spoof ? await scorer.candidates(input.embedding) : { matches: [] };
+    const decision = decideIdentity(
+      {
+        faceFound: true,
+        qualityPass: input.qualityPass,
+        ...(input.liveness === undefined ? {} : { livenessScore: input.liveness }),
+        matches: candidates.matches,
+        ...(candidates.candidateFloor === undefined ? {} : { candidateFloor: candidates.candidateFloor }),
+      },
+      policy,
+    );
+    const person = decision.decision === 'match' ? await this.deps.store.people.get(decision.personId) : null;
+    return { decision, person: person ? summarizePerson(person) : null, scorer: scorer.name };
   }
 
   /**

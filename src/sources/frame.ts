@@ -51,9 +51,11 @@ export interface RecognitionResultMessage {
   faces: RecognitionResultFace[];
   /** The client's timestamp when it sent one, else the server's receive time (epoch ms). */
   timestamp: number;
-  /** Frame size the boxes refer to. */
+  /** Frame size the boxes refer to (0 when the frame could not be decoded). */
   width: number;
   height: number;
+  /** Set when this frame could not be processed (a corrupt JPEG…): faces is empty, the stream goes on. */
+  error?: { code: string; message: string };
 }
 
 /** The pipeline as sources and stream endpoints see it. */

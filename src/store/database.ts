@@ -6,9 +6,12 @@ import pg from 'pg';
 import { ConfigError, type Config } from '../config/config.ts';
 import { AppError } from '../domain/errors.ts';
 import { ApiKeysRepository } from './api-keys.repository.ts';
+import { CamerasRepository } from './cameras.repository.ts';
+import { EventsRepository } from './events.repository.ts';
 import { GalleryChangesRepository } from './gallery-changes.repository.ts';
 import { PeopleRepository } from './people.repository.ts';
 import { RecognitionLogRepository } from './recognition-log.repository.ts';
+import { SessionsRepository } from './sessions.repository.ts';
 import type { RepositoryContext } from './repository-context.ts';
 import type { Database, Dialect } from './schema.ts';
 import { TemplatesRepository } from './templates.repository.ts';
@@ -20,6 +23,9 @@ export interface Repositories {
   readonly recognitionLog: RecognitionLogRepository;
   readonly apiKeys: ApiKeysRepository;
   readonly galleryChanges: GalleryChangesRepository;
+  readonly cameras: CamerasRepository;
+  readonly events: EventsRepository;
+  readonly sessions: SessionsRepository;
 }
 
 export interface Store extends Repositories {
@@ -133,6 +139,9 @@ function repositories(ctx: RepositoryContext): Repositories {
     recognitionLog: new RecognitionLogRepository(ctx),
     apiKeys: new ApiKeysRepository(ctx),
     galleryChanges: new GalleryChangesRepository(ctx),
+    cameras: new CamerasRepository(ctx),
+    events: new EventsRepository(ctx),
+    sessions: new SessionsRepository(ctx),
   };
 }
 

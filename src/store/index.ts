@@ -9,4 +9,16 @@ export type { TemplatesRepository } from './templates.repository.ts';
 export type { RecognitionLogRepository } from './recognition-log.repository.ts';
 export type { ApiKeysRepository } from './api-keys.repository.ts';
 export type { GalleryChangesRepository } from './gallery-changes.repository.ts';
+export type { CamerasRepository, CameraRecord, CameraOrigin, NewCamera } from './cameras.repository.ts';
+export type { EventsRepository, StoredEvent, EventsSinceQuery } from './events.repository.ts';
+export type {
+  SessionsRepository,
+  RecognitionSession,
+  NewRecognitionSession,
+  RosterEntry,
+  SessionStatus,
+  SessionSighting,
+  SessionSightingWithPerson,
+  SessionListQuery,
+} from './sessions.repository.ts';
 export * from './types.ts';

@@ -72,12 +72,64 @@ export interface ApiKeysTable {
   revoked_at: number | null;
 }
 
+export interface SessionsTable {
+  id: string;
+  camera_id: string;
+  label: string | null;
+  /** JSON array of {ref, personId}: the roster entries given at start and whom each resolved to; null = no roster. */
+  roster: string | null;
+  started_at: number;
+  stopped_at: number | null;
+  /** 'running' | 'stopped' */
+  status: string;
+}
+
+export interface SessionSightingsTable {
+  session_id: string;
+  person_id: string;
+  first_seen: number;
+  last_seen: number;
+  best_confidence: number;
+}
+
+export interface EventsTable {
+  /** Assigned by the server in emit order (the polling cursor). */
+  id: number;
+  at: number;
+  type: string;
+  camera_id: string;
+  track_id: string | null;
+  /** The payload, JSON. */
+  data: string;
+}
+
+export interface CamerasTable {
+  id: string;
+  name: string;
+  /** 'rtsp' | 'mjpeg' | 'v4l2' | 'file' | 'push' */
+  kind: string;
+  url: string | null;
+  device: string | null;
+  path: string | null;
+  max_fps: number | null;
+  enabled: number;
+  loop: number;
+  /** 'config' | 'api' */
+  origin: string;
+  created_at: number;
+  updated_at: number;
+}
+
 export interface Database {
   people: PeopleTable;
   face_templates: FaceTemplatesTable;
   gallery_changes: GalleryChangesTable;
   recognition_log: RecognitionLogTable;
   api_keys: ApiKeysTable;
+  cameras: CamerasTable;
+  events: EventsTable;
+  sessions: SessionsTable;
+  session_sightings: SessionSightingsTable;
 }
 
 export type Dialect = 'sqlite' | 'postgres';

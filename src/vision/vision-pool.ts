@@ -14,7 +14,8 @@ export interface VisionPool {
   /** Embeds faces an earlier analyze found in the same image (a tracker embeds only the faces it needs). */
   embedFaces(bytes: Uint8Array, faces: DetectedFace[], options: EmbedFacesOptions): Promise<EmbedFacesResult>;
   stats(): VisionPoolStats;
-  close(): Promise<void>;
+  /** Stops the workers once running jobs have finished (at most drainTimeoutMs). */
+  close(drainTimeoutMs?: number): Promise<void>;
 }
 
 export interface VisionPoolStats {
@@ -204,10 +205,19 @@ class WorkerPool extends EventEmitter implements VisionPool {
     };
   }
 
-  async close(): Promise<void> {
+  /**
+   * Refuses new work, fails what is queued, lets running jobs finish (up to drainTimeoutMs), then
+   * stops the workers. Terminating a worker in the middle of an ONNX run can abort the whole
+   * process from native code, so a graceful close waits for inference to end first.
+   */
+  async close(drainTimeoutMs = 10_000): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.failQueued(new WorkerFailedError('the vision pool is closing'));
+    const deadline = Date.now() + drainTimeoutMs;
+    while (this.slots.some((slot) => slot.job) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
     await Promise.all(this.slots.map((slot) => slot.worker.terminate()));
   }
 }

@@ -78,13 +78,19 @@ describe('HnswIndex', () => {
     expect(index.search(new Float32Array([0, 0, 1, 0]), 2).map((m) => m.id)).not.toContain(undefined);
   });
 
-  it('rejects vectors of the wrong length', () => {
+  it('rejects vectors of the wrong length or zero length', () => {
     const index = new HnswIndex(8);
     expect(() => index.add('a', new Float32Array(7))).toThrow(DimensionMismatchError);
     expect(() => index.addMany(['a', 'b'], new Float32Array(15))).toThrow(DimensionMismatchError);
     expect(() => index.search(new Float32Array(9), 1)).toThrow(DimensionMismatchError);
     expect(index.size).toBe(0);
     expect(index.search(new Float32Array(8).fill(1), 3)).toEqual([]);
+    // A zero vector is refused without touching what the id held.
+    index.add('a', new Float32Array(8).fill(1));
+    expect(() => index.add('a', new Float32Array(8))).toThrow(RangeError);
+    expect(() => index.addMany(['b', 'c'], new Float32Array(16).fill(1, 0, 8))).toThrow(RangeError);
+    expect(index.size).toBe(1);
+    expect(index.search(new Float32Array(8).fill(1), 3).map((m) => m.id)).toEqual(['a']);
   });
 
   it('round-trips through save and load, and keeps working after', async () => {

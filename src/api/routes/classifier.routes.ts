@@ -66,7 +66,8 @@ export const classifierRoutes: RouteModule = (app, { services, config }) => {
             forceRetrain: z.boolean().optional().describe('retrain even when the model is up to date'),
             force_retrain: z.boolean().optional().describe('the same, as older clients spell it'),
           })
-          .optional(),
+          // No body at all is fine: Fastify hands the schema null then.
+          .nullish(),
         response: { 200: z.object({ retrained: z.boolean(), classifier: z.enum(['cosine', 'svm']), report: trainingReport }) },
       },
     },

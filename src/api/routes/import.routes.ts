@@ -23,8 +23,8 @@ const personRow = z
     email: z.string().trim().max(320).nullable().optional(),
     department: z.string().trim().max(200).nullable().optional(),
     type: z.string().trim().max(100).nullable().optional().describe('free label: employee, student, visitor…'),
-    photoUrls: z.array(photoUrl).max(MAX_PHOTOS_PER_ROW).optional(),
-    photoUrl: photoUrl.optional(),
+    photoUrl: photoUrl.optional().describe('one photo URL (tried first)'),
+    photoUrls: z.array(photoUrl).max(MAX_PHOTOS_PER_ROW).optional().describe('more photo URLs'),
   })
   .refine((row) => row.externalId || row.name, 'give a name or an external id');
 
@@ -101,7 +101,7 @@ export const importRoutes: RouteModule = (app, { services }) => {
               email: p.email ?? null,
               department: p.department ?? null,
               type: p.type ?? null,
-              photos: [...(p.photoUrls ?? []), ...(p.photoUrl ? [p.photoUrl] : [])].map((url) => ({ url })),
+              photos: [...(p.photoUrl ? [p.photoUrl] : []), ...(p.photoUrls ?? [])].map((url) => ({ url })),
             }))
           : body.classStudents.map((s) => ({ externalId: s.rollNo, name: s.rollNo, type: 'student', photos: [{ url: s.url }] }));
       const result = await services.import.importRows(rows, { onExisting: body.onExisting ?? 'skip' });

@@ -1,6 +1,9 @@
 import type { Kysely, Migration, MigrationProvider } from 'kysely';
 import type { Dialect } from '../schema.ts';
 import * as m0001 from './0001_initial.ts';
+import * as m0002 from './0002_events.ts';
+import * as m0003 from './0003_cameras.ts';
+import * as m0004 from './0004_sessions.ts';
 
 interface DialectMigration {
   up(db: Kysely<unknown>, dialect: Dialect): Promise<void>;
@@ -14,7 +17,13 @@ interface DialectMigration {
  */
 const MIGRATIONS: Record<string, DialectMigration> = {
   '0001_initial': m0001,
+  '0002_events': m0002,
+  '0003_cameras': m0003,
+  '0004_sessions': m0004,
 };
+
+/** The names of every migration, in order (what a fresh database gets). */
+export const MIGRATION_NAMES: readonly string[] = Object.keys(MIGRATIONS);
 
 /** The in-code provider: migrations are bundled with the code, not read from a folder at run time. */
 export function migrationProvider(dialect: Dialect, migrations: Record<string, DialectMigration> = MIGRATIONS): MigrationProvider {

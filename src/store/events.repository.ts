@@ -1,0 +1,85 @@
+import type { Selectable } from 'kysely';
+import { pageLimit, type RepositoryContext } from './repository-context.ts';
+import type { EventsTable } from './schema.ts';
+
+/** One event as the ring stores it; the payload is opaque here (src/events gives it a type). */
+export interface StoredEvent {
+  id: number;
+  /** Epoch ms. */
+  at: number;
+  type: string;
+  cameraId: string;
+  trackId: string | null;
+  data: unknown;
+}
+
+export interface EventsSinceQuery {
+  /** Page size; default 100, at most 1000. */
+  limit?: number;
+  /** Only these cameras (events for every camera, camera "*", always match). */
+  cameras?: readonly string[];
+  /** Only these event types. */
+  types?: readonly string[];
+}
+
+/** Events for every camera; they match any camera filter. */
+const ALL_CAMERAS = '*';
+
+function toEvent(row: Selectable<EventsTable>): StoredEvent {
+  return { id: row.id, at: row.at, type: row.type, cameraId: row.camera_id, trackId: row.track_id, data: JSON.parse(row.data) };
+}
+
+/** The persisted ring of recent events behind HTTP polling. */
+export class EventsRepository {
+  constructor(private readonly ctx: RepositoryContext) {}
+
+  /** Writes a batch in one statement per 500 rows; ids come from the caller (emit order). */
+  async append(events: readonly StoredEvent[]): Promise<void> {
+    for (let i = 0; i < events.length; i += 500) {
+      const rows = events.slice(i, i + 500).map((e) => ({
+        id: e.id,
+        at: e.at,
+        type: e.type,
+        camera_id: e.cameraId,
+        track_id: e.trackId,
+        data: JSON.stringify(e.data),
+      }));
+      await this.ctx.db.insertInto('events').values(rows).execute();
+    }
+  }
+
+  /** Events with id > cursor, oldest first. */
+  async since(cursor: number, query: EventsSinceQuery = {}): Promise<StoredEvent[]> {
+    let select = this.ctx.db.selectFrom('events').selectAll().where('id', '>', cursor);
+    if (query.cameras && query.cameras.length > 0) select = select.where('camera_id', 'in', [...query.cameras, ALL_CAMERAS]);
+    if (query.types && query.types.length > 0) select = select.where('type', 'in', [...query.types]);
+    const rows = await select.orderBy('id', 'asc').limit(pageLimit(query.limit, 100)).execute();
+    return rows.map(toEvent);
+  }
+
+  /** The largest id stored, 0 when empty: where a restarted server continues counting. */
+  async latestId(): Promise<number> {
+    const row = await this.ctx.db.selectFrom('events').select((eb) => eb.fn.max('id').as('max')).executeTakeFirst();
+    return Number(row?.max ?? 0);
+  }
+
+  /** The smallest id still stored, or null when empty: a cursor below it has lost events. */
+  async oldestId(): Promise<number | null> {
+    const row = await this.ctx.db.selectFrom('events').select((eb) => eb.fn.min('id').as('min')).executeTakeFirst();
+    return row?.min === null || row?.min === undefined ? null : Number(row.min);
+  }
+
+  /** Deletes all but the newest `keep` events; returns how many went. */
+  async prune(keep: number): Promise<number> {
+    const boundary = await this.ctx.db
+      .selectFrom('events')
+      .select('id')
+      .orderBy('id', 'desc')
+      .limit(1)
+      .offset(Math.max(0, Math.floor(keep)))
+      .executeTakeFirst();
+    if (!boundary) return 0;
+    const result = await this.ctx.db.deleteFrom('events').where('id', '<=', boundary.id).executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+}
