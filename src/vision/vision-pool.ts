@@ -14,6 +14,11 @@ export interface VisionPool {
   /** Embeds faces an earlier analyze found in the same image (a tracker embeds only the faces it needs). */
   embedFaces(bytes: Uint8Array, faces: DetectedFace[], options: EmbedFacesOptions): Promise<EmbedFacesResult>;
   stats(): VisionPoolStats;
+  /**
+   * Starts a fresh set of workers (models loaded again from disk) and retires the old ones once
+   * their running job is done; if the new workers cannot load, the old ones keep serving.
+   */
+  reload(): Promise<void>;
   /** Stops the workers once running jobs have finished (at most drainTimeoutMs). */
   close(drainTimeoutMs?: number): Promise<void>;
 }
@@ -53,7 +58,11 @@ interface Slot {
   job?: Job;
   timer?: NodeJS.Timeout;
   ready: boolean;
+  /** Being replaced by a reload: takes no new job and is not respawned when it exits. */
+  retiring?: boolean;
 }
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 const IS_TYPESCRIPT_SOURCE = import.meta.url.endsWith('.ts');
 const WORKER_URL = new URL(IS_TYPESCRIPT_SOURCE ? './vision.worker.ts' : './vision.worker.js', import.meta.url);
@@ -129,7 +138,7 @@ class WorkerPool extends EventEmitter implements VisionPool {
       slot.job.reject(new WorkerFailedError(`the vision worker stopped while processing this image (exit code ${exitCode})`));
       slot.job = undefined;
     }
-    if (this.closed || !slot.ready) return;
+    if (this.closed || !slot.ready || slot.retiring) return;
     this.counters.restarts++;
     this.spawn().catch((err: Error) => {
       this.options.onWorkerError?.(`could not replace a vision worker: ${err.message}`);
@@ -156,7 +165,7 @@ class WorkerPool extends EventEmitter implements VisionPool {
   private dispatch(): void {
     for (const slot of this.slots) {
       if (this.queue.length === 0) return;
-      if (!slot.ready || slot.job) continue;
+      if (!slot.ready || slot.job || slot.retiring) continue;
       const job = this.queue.shift()!;
       slot.job = job;
       slot.timer = setTimeout(() => {
@@ -198,11 +207,34 @@ class WorkerPool extends EventEmitter implements VisionPool {
 
   stats(): VisionPoolStats {
     return {
-      workers: this.slots.filter((s) => s.ready).length,
+      workers: this.slots.filter((s) => s.ready && !s.retiring).length,
       busy: this.slots.filter((s) => s.job).length,
       queued: this.queue.length,
       ...this.counters,
     };
+  }
+
+  async reload(): Promise<void> {
+    if (this.closed) throw new WorkerFailedError('the vision pool is closed');
+    const old = this.slots.filter((slot) => !slot.retiring);
+    for (const slot of old) slot.retiring = true;
+    try {
+      await Promise.all(Array.from({ length: this.config.workers }, () => this.spawn()));
+    } catch (err) {
+      for (const slot of this.slots.filter((s) => !old.includes(s))) {
+        slot.retiring = true;
+        void slot.worker.terminate();
+      }
+      for (const slot of old) slot.retiring = false;
+      this.dispatch();
+      throw err;
+    }
+    await Promise.all(
+      old.map(async (slot) => {
+        while (slot.job) await sleep(20);
+        await slot.worker.terminate();
+      }),
+    );
   }
 
   /**
@@ -215,9 +247,7 @@ class WorkerPool extends EventEmitter implements VisionPool {
     this.closed = true;
     this.failQueued(new WorkerFailedError('the vision pool is closing'));
     const deadline = Date.now() + drainTimeoutMs;
-    while (this.slots.some((slot) => slot.job) && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    while (this.slots.some((slot) => slot.job) && Date.now() < deadline) await sleep(20);
     await Promise.all(this.slots.map((slot) => slot.worker.terminate()));
   }
 }

@@ -70,6 +70,19 @@ describe('HTTP server (real server on a random port)', () => {
     expect((await fetch(`${base}/api/v1/keys`, { headers: { 'x-api-key': device.key } })).status).toBe(401);
   });
 
+  it('describes the models and thresholds in force, and reloads the models without dropping requests', async () => {
+    const admin = { authorization: `Bearer ${adminKey}` };
+    const info = (await (await fetch(`${base}/api/v1/system/info`, { headers: admin })).json()) as Record<string, unknown>;
+    expect(info).toMatchObject({ engine: 'onnx', embeddingModelId: 'fr_feature@faceplugin-0.0.1', thresholds: { verify: 0.4, search: 0.5 }, gallery: { size: 0 } });
+    const image = await (await import('node:fs/promises')).readFile('node_modules/@vladmandic/face-api/demo/sample2.jpg');
+    const during = app.vision.analyze(image, { embed: 'none', liveness: false });
+    const reload = await fetch(`${base}/api/v1/system/reload-models`, { method: 'POST', headers: admin });
+    expect(reload.status).toBe(200);
+    expect(((await reload.json()) as { workers: number }).workers).toBe(1);
+    expect((await during).faces.length).toBeGreaterThan(0);
+    expect((await app.vision.analyze(image, { embed: 'none', liveness: false })).faces.length).toBeGreaterThan(0);
+  });
+
   it('rejects unknown fields and wrong types with a 400 problem', async () => {
     const res = await fetch(`${base}/api/v1/keys`, {
       method: 'POST',

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { calibratedThresholds, embeddingModelIdFor } from '../../vision/engine-factory.ts';
 import type { RouteModule } from '../server.ts';
 
 const healthSchema = z.object({
@@ -31,6 +32,59 @@ export const systemRoutes: RouteModule = (app, deps) => {
         uptimeS: Math.round((Date.now() - deps.startedAt.getTime()) / 1000),
         vision: { engine: deps.config.vision.engine, ...vision },
       };
+    },
+  );
+
+  app.get(
+    '/api/v1/system/info',
+    {
+      config: { access: 'operator' },
+      schema: {
+        tags: ['system'],
+        summary: 'Version, models, thresholds in force and gallery size',
+        response: {
+          200: z.object({
+            version: z.string(),
+            engine: z.string(),
+            embeddingModelId: z.string(),
+            workers: z.number(),
+            thresholds: z.object({ verify: z.number(), search: z.number(), minMargin: z.number(), liveness: z.number() }),
+            classifier: z.enum(['cosine', 'svm']),
+            gallery: z.object({ size: z.number(), kind: z.string(), otherModels: z.array(z.object({ modelId: z.string(), count: z.number() })) }),
+            storeImages: z.boolean(),
+          }),
+        },
+      },
+    },
+    async () => {
+      const gallery = await deps.services.gallery.status();
+      return {
+        version: deps.version,
+        engine: deps.config.vision.engine,
+        embeddingModelId: embeddingModelIdFor(deps.config.vision).modelId,
+        workers: deps.vision.stats().workers,
+        thresholds: { ...calibratedThresholds(deps.config), minMargin: deps.config.identity.minMargin, liveness: deps.config.vision.livenessThreshold },
+        classifier: deps.config.identity.classifier,
+        gallery: { size: gallery.size, kind: gallery.kind, otherModels: gallery.otherModels },
+        storeImages: deps.config.privacy.storeImages,
+      };
+    },
+  );
+
+  app.post(
+    '/api/v1/system/reload-models',
+    {
+      config: { access: 'admin' },
+      schema: {
+        tags: ['system'],
+        summary: 'Load the face models again in fresh workers; the old workers finish their jobs first',
+        response: { 200: z.object({ reloaded: z.literal(true), workers: z.number(), tookMs: z.number() }) },
+      },
+    },
+    async () => {
+      const started = Date.now();
+      await deps.vision.reload();
+      return { reloaded: true as const, workers: deps.vision.stats().workers, tookMs: Date.now() - started };
     },
   );
 };
