@@ -118,6 +118,8 @@ interface CameraRun {
   loop: Promise<void>;
   /** Tracking runs strictly in frame order through this chain. */
   order: Promise<void>;
+  /** Embedding jobs under way (awaited when the camera stops). */
+  embedding: Set<Promise<void>>;
   counters: {
     framesIn: number;
     framesProcessed: number;
@@ -313,6 +315,7 @@ export class CameraPipeline implements FramePipeline {
       abort: new AbortController(),
       loop: Promise.resolve(),
       order: Promise.resolve(),
+      embedding: new Set(),
       counters: {
         framesIn: 0,
         framesProcessed: 0,
@@ -350,8 +353,13 @@ export class CameraPipeline implements FramePipeline {
     while (!stop.aborted) {
       while (inFlight.size >= inFlightMax) await Promise.race(inFlight);
       // With tracks alive, wake up now and then so they can leave even when frames stop coming.
-      const signal = run.tracker.size > 0 ? AbortSignal.any([stop, AbortSignal.timeout(this.deps.config.idleTickMs)]) : stop;
-      const frame = await run.slot.next(signal);
+      const wait = new AbortController();
+      const onStop = (): void => wait.abort();
+      stop.addEventListener('abort', onStop, { once: true });
+      const tick = run.tracker.size > 0 ? setTimeout(onStop, this.deps.config.idleTickMs) : undefined;
+      const frame = await run.slot.next(wait.signal);
+      clearTimeout(tick);
+      stop.removeEventListener('abort', onStop);
       if (stop.aborted) break;
       if (!frame) {
         run.order = run.order.then(() => this.sweep(run));
@@ -383,6 +391,7 @@ export class CameraPipeline implements FramePipeline {
     run.slot.close();
     await run.loop;
     await run.order;
+    await Promise.allSettled(run.embedding);
     if (announce) {
       this.handleLeft(run, run.tracker.clear());
       this.ready(run);
@@ -434,7 +443,11 @@ export class CameraPipeline implements FramePipeline {
       if (identity.status === 'known') this.deps.sessions?.sighted(run.cameraId, identity.personId, identity.similarity, now);
       resultFaces.push(resultFace(trackId, face, state, identity));
     }
-    if (toEmbed.length > 0) void this.embed(run, frame, toEmbed);
+    if (toEmbed.length > 0) {
+      const job = this.embed(run, frame, toEmbed);
+      run.embedding.add(job);
+      void job.finally(() => run.embedding.delete(job));
+    }
     if (update.left.length > 0 && run.tracker.size === 0) this.ready(run);
 
     this.emitResult(run, frame, {
