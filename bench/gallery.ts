@@ -2,18 +2,18 @@
  * Gallery benchmark: search latency and recall of the HNSW index against exact search, exact
  * search latency, enrollment throughput and memory, at 10k, 100k and 1M templates.
  *
- *   npm run bench:gallery -- [--sizes 10000,100000,1000000] [--queries 1000] [--noise face] [--parents any]
- *                            [--quantization i8] [--connectivity 32] [--expansion-add 128]
- *                            [--expansion-search 128,64,256] [--embed-only]
+ *   npm run bench:gallery -- [--sizes 10000,100000,1000000] [--queries 1000]
+ *       [--noise face|isotropic] [--parents any|real] [--quantization i8] [--connectivity 32]
+ *       [--expansion-add 384] [--expansion-search 128,64,256] [--build-threads 1] [--embed-only]
  *
  * Vectors: real fr_feature embeddings of /work/shared/datasets (faces/ and pose/ photos; computed
  * once with the ONNX engine and cached in .cache/gallery-bench-embeddings.bin), plus perturbed
- * copies standing in for other people (see Perturber: noise shaped like real face variation, or
- * with --noise isotropic plain Gaussian noise; and ParentMode: each derived from a random earlier
- * template, or with --parents real always from a real one — both stress cases). Queries are noisy re-captures of
- * stored templates. Recall@1 is HNSW's top-1 against the exact index's top-1 (a different template
- * with the same exact similarity counts as a hit). The first --expansion-search value is built;
- * the others reuse the saved graph (usearch fixes the search expansion at construction).
+ * copies standing in for other people: noise shaped like real face variation, each copy derived
+ * from a random earlier template (see Perturber and ParentMode; --noise isotropic and
+ * --parents real are stress cases). Queries are noisy re-captures of stored templates. Recall@1 is
+ * HNSW's top-1 against the exact index's top-1 (a different template with the same exact
+ * similarity counts as a hit). The first --expansion-search value is built; the others reuse the
+ * saved graph (usearch fixes the search expansion at construction).
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
@@ -297,7 +297,8 @@ interface HnswResult {
   expansionAdd: number;
   expansionSearch: number;
   buildSeconds?: number;
-  /** Batch insert (addMany, all cores). */
+  buildThreads?: number;
+  /** Batch insert (addMany, --build-threads threads). */
   batchAddPerSecond?: number;
   /** One template at a time (enrollment), on the calling thread. */
   singleAddPerSecond?: number;
@@ -410,7 +411,7 @@ async function measureSize(real: RealEmbeddings, size: number, options: BenchOpt
       rss0 = await rssBytes();
       // Held in an object so it can be dropped (and its native memory freed) before the next one.
       const holder: { hnsw?: HnswIndex } = {
-        hnsw: new HnswIndex(DIMS, { quantization, connectivity, expansionAdd: options.expansionAdd, expansionSearch: firstEf }),
+        hnsw: new HnswIndex(DIMS, { quantization, connectivity, expansionAdd: options.expansionAdd, expansionSearch: firstEf, buildThreads: options.buildThreads }),
       };
       let buildSeconds = 0;
       for (let start = 0; start < size; start += CHUNK) {
@@ -472,6 +473,7 @@ async function measureSize(real: RealEmbeddings, size: number, options: BenchOpt
         expansionAdd: options.expansionAdd,
         expansionSearch: firstEf!,
         buildSeconds,
+        buildThreads: options.buildThreads,
         batchAddPerSecond: size / buildSeconds,
         singleAddPerSecond,
         removePerSecond,
@@ -534,6 +536,7 @@ interface SizeResult {
 }
 
 interface BenchOptions {
+  buildThreads: number;
   noise: NoiseMode;
   parents: ParentMode;
   sizes: number[];
@@ -557,6 +560,7 @@ async function main(): Promise<void> {
     expansionAdd: Number(parseList(args, '--expansion-add', String(DEFAULT_HNSW_PARAMS.expansionAdd))[0]),
     expansionSearch: parseList(args, '--expansion-search', `${DEFAULT_HNSW_PARAMS.expansionSearch},64,256`).map(Number),
     noise: parseList(args, '--noise', 'face')[0] as NoiseMode,
+    buildThreads: Number(parseList(args, '--build-threads', '1')[0]),
     parents: parseList(args, '--parents', 'any')[0] as ParentMode,
   };
   if (options.parents !== 'any' && options.parents !== 'real') throw new Error('--parents is any or real');
@@ -597,7 +601,7 @@ async function main(): Promise<void> {
     ]),
   );
   printTable(
-    'HNSW index (usearch; search on 1 thread, batch build on all cores)',
+    `HNSW index (usearch; search on 1 thread, build on ${options.buildThreads})`,
     ['templates', 'quant', 'M', 'ef', 'recall@1', 'recall@10', 'top-1 p50 ms', 'top-1 p99 ms', 'top-10 p50 ms', 'top-10 p99 ms', 'batch add/s', 'single add/s', 'est. B/template', 'RSS B/template'],
     results.flatMap(({ hnsw }) =>
       hnsw.map((h) => [

@@ -48,7 +48,11 @@ export const DEFAULT_HNSW_PARAMS: HnswParams = {
 };
 
 export interface HnswIndexOptions extends Partial<HnswParams> {
-  /** Threads for addMany (default: all cores). Single adds and searches run on the calling thread. */
+  /**
+   * Threads for addMany (default 1). usearch 2.25's concurrent add() can leave nodes that no
+   * search reaches (unum-cloud/USearch issue #735, fix pending in PR #772); here a 2-thread
+   * build missed stored vectors searched by their own value. Raise only with a fixed usearch.
+   */
   buildThreads?: number;
 }
 
@@ -96,7 +100,7 @@ export class HnswIndex implements VectorIndex {
       expansionSearch: options.expansionSearch ?? DEFAULT_HNSW_PARAMS.expansionSearch,
     };
     // Not above the core count: usearch sizes its thread contexts at load by the hardware count.
-    this.#buildThreads = Math.max(1, Math.min(options.buildThreads ?? availableParallelism(), availableParallelism()));
+    this.#buildThreads = Math.max(1, Math.min(options.buildThreads ?? 1, availableParallelism()));
     this.#native = new usearch.Index({
       dimensions: dims,
       metric: usearch.MetricKind.Cos,

@@ -152,7 +152,7 @@ describe('Gallery', () => {
   });
 
   it('switches a growing model to HNSW in the background, keeping every mutation', async () => {
-    const gallery = new Gallery({ hnswAbove: 300, buildChunkSize: 64, hnsw: { buildThreads: 1 } });
+    const gallery = new Gallery({ hnswAbove: 300, buildChunkSize: 64 });
     const templates = makeTemplates('m', 200, 2, 9);
     for (const t of templates.slice(0, 300)) gallery.add(t);
     expect(gallery.kind('m')).toBe('exact');
