@@ -25,6 +25,7 @@ import { projectPath } from '../src/config/paths.ts';
 import { ExactIndex } from '../src/gallery/exact-index.ts';
 import { DEFAULT_HNSW_PARAMS, HnswIndex, type HnswQuantization } from '../src/gallery/hnsw-index.ts';
 import { median, printTable, quantile, writeResults } from './report.ts';
+import { seededRandom } from '../src/domain/random.ts';
 
 const DATASETS = '/work/shared/datasets';
 const CACHE_FILE = projectPath('.cache/gallery-bench-embeddings.bin');
@@ -136,18 +137,6 @@ async function realEmbeddings(): Promise<RealEmbeddings> {
 
 // ---------------------------------------------------------------------------------------------
 // Synthetic gallery from the real embeddings
-
-/** mulberry32: a seeded PRNG, so every run builds the same gallery. */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Fills out with a standard-normal vector (Box–Muller, both outputs used). */
 function gaussianInto(random: () => number, out: Float32Array): void {

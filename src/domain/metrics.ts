@@ -1,4 +1,5 @@
 import { AppError } from './errors.ts';
+import { seededRandom as mulberry32 } from './random.ts';
 
 /**
  * Recognition metrics: similarity of embeddings, verification (ROC, AUC, accuracy, TAR at FAR),
@@ -330,18 +331,6 @@ export function bestThresholdAccuracy(
   options: AccuracyOptions = {},
 ): ThresholdAccuracy {
   return bestOfSorted(sortedAscending(genuine, 'genuine'), sortedAscending(impostor, 'impostor'), options.balanced === true);
-}
-
-/** A 32-bit seeded PRNG (mulberry32): the same seed always gives the same folds and hold-outs. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function shuffledIndices(count: number, seed: number): Int32Array {

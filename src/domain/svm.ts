@@ -1,3 +1,4 @@
+import { seededRandom as mulberry32 } from './random.ts';
 /*
  * A small one-vs-rest support vector machine for face embeddings, with a grid search over C (and
  * gamma for the RBF kernel) by stratified cross-validation, and a decision threshold calibrated on
@@ -78,18 +79,6 @@ export function runToEnd<T>(steps: Steps<T>): T {
     const next = steps.next();
     if (next.done) return next.value;
   }
-}
-
-/** A 32-bit seeded PRNG (mulberry32). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function shuffle(items: Int32Array, count: number, random: () => number): void {

@@ -11,6 +11,7 @@ import {
   type TrackerDetection,
 } from './tracker.ts';
 import type { HeadPose } from './types.ts';
+import { seededRandom as random } from './random.ts';
 
 const FRONTAL: HeadPose = { yawDeg: 0, pitchDeg: 0, rollDeg: 0 };
 const FRAME_MS = 1000 / 30;
@@ -18,18 +19,6 @@ const FRAME_MS = 1000 / 30;
 function face(x: number, y: number, side = 100, extra: Partial<TrackerDetection> & { score?: number; pass?: boolean } = {}): TrackerDetection {
   const { score = 0.8, pass = true, ...rest } = extra;
   return { box: { x, y, width: side, height: side }, quality: { score, pass }, pose: FRONTAL, ...rest };
-}
-
-/** Deterministic pseudo-random numbers in [0, 1) (mulberry32). */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** A unit vector standing for one person's face; `noise` perturbs it like another view of the same face. */

@@ -1,16 +1,6 @@
 /** Seeded random unit vectors for gallery tests (no datasets in tests). */
 
-/** A small fast PRNG (mulberry32) so every run sees the same vectors. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom } from '../../src/domain/random.ts';
 
 /** A standard normal sample (Box–Muller). */
 export function gaussian(random: () => number): number {
