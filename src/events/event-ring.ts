@@ -1,21 +1,5 @@
 import type { AnyFacegateEvent } from './event-map.ts';
-
-/** One event as the ring stores it (the store's EventsRepository row). */
-export interface StoredEvent {
-  id: number;
-  /** Epoch ms. */
-  at: number;
-  type: string;
-  cameraId: string;
-  trackId: string | null;
-  data: unknown;
-}
-
-export interface EventsSinceQuery {
-  limit?: number;
-  cameras?: readonly string[];
-  types?: readonly string[];
-}
+import type { EventsSinceQuery, StoredEvent } from '../domain/stored-event.ts';
 
 /** Where the ring keeps its events: src/store's EventsRepository (events may not import the store, so it is named here). */
 export interface EventRingStore {
@@ -192,3 +176,5 @@ export class EventRing {
     }
   }
 }
+
+export type { EventsSinceQuery, StoredEvent };

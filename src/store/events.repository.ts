@@ -1,26 +1,7 @@
 import type { Selectable } from 'kysely';
 import { pageLimit, type RepositoryContext } from './repository-context.ts';
 import type { EventsTable } from './schema.ts';
-
-/** One event as the ring stores it; the payload is opaque here (src/events gives it a type). */
-export interface StoredEvent {
-  id: number;
-  /** Epoch ms. */
-  at: number;
-  type: string;
-  cameraId: string;
-  trackId: string | null;
-  data: unknown;
-}
-
-export interface EventsSinceQuery {
-  /** Page size; default 100, at most 1000. */
-  limit?: number;
-  /** Only these cameras (events for every camera, camera "*", always match). */
-  cameras?: readonly string[];
-  /** Only these event types. */
-  types?: readonly string[];
-}
+import type { EventsSinceQuery, StoredEvent } from '../domain/stored-event.ts';
 
 /** Events for every camera; they match any camera filter. */
 const ALL_CAMERAS = '*';
@@ -83,3 +64,5 @@ export class EventsRepository {
     return Number(result.numDeletedRows);
   }
 }
+
+export type { EventsSinceQuery, StoredEvent };

@@ -15,6 +15,7 @@ import {
 import type { EventsRuntime } from '../../events/events-runtime.ts';
 import { eventsProtocolSchema, renderEventsMarkdown } from '../../events/protocol-doc.ts';
 import type { RouteModule } from '../server.ts';
+import { keepAlive } from '../ws-heartbeat.ts';
 
 /*
  * Real-time events (seeds 000/001): the WebSocket every kiosk and dashboard listens on, the HTTP
@@ -25,8 +26,6 @@ import type { RouteModule } from '../server.ts';
 
 /** A socket with more than this waiting to be sent is too slow: it is closed (1013) instead of buffering without bound. */
 const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
-/** Dead peers (a kiosk that lost power) are found by ping/pong this often. */
-const HEARTBEAT_MS = 30_000;
 
 const cameraIdPattern = z.string().trim().min(1).max(100);
 
@@ -177,19 +176,7 @@ export const eventsRoutes: RouteModule = (app, deps) => {
       socket.send(serialize(event));
     }, filter);
 
-    let alive = true;
-    socket.on('pong', () => {
-      alive = true;
-    });
-    const heartbeat = setInterval(() => {
-      if (!alive) {
-        socket.terminate();
-        return;
-      }
-      alive = false;
-      socket.ping();
-    }, HEARTBEAT_MS);
-    heartbeat.unref();
+    keepAlive(socket);
 
     socket.on('message', (raw, isBinary) => {
       if (socket.readyState !== socket.OPEN) return;
@@ -199,7 +186,6 @@ export const eventsRoutes: RouteModule = (app, deps) => {
       if (reply) socket.send(reply);
     });
     socket.on('close', () => {
-      clearInterval(heartbeat);
       unsubscribe();
     });
   };

@@ -7,6 +7,7 @@ import { TokenBucket } from '../../sources/rate-limiter.ts';
 import { parseStreamMessage, type StreamLimits } from '../../sources/stream-protocol.ts';
 import { sendProblem } from '../problem.ts';
 import type { RouteModule } from '../server.ts';
+import { keepAlive } from '../ws-heartbeat.ts';
 
 /*
  * WebSocket /api/v1/stream?camera=ID (seed 003): a client (a browser kiosk) streams a push
@@ -21,8 +22,6 @@ import type { RouteModule } from '../server.ts';
 
 /** Results are skipped, not queued, while this much is waiting to be sent to a slow client. */
 const MAX_BUFFERED_BYTES = 1024 * 1024;
-/** Dead peers (a kiosk that lost power) are found by ping/pong this often. */
-const HEARTBEAT_MS = 30_000;
 /** A client over its rate limit is told so at most this often. */
 const RATE_NOTICE_EVERY_MS = 1000;
 
@@ -107,22 +106,9 @@ export const streamRoutes: RouteModule = (app, { config, services }) => {
       }
     });
 
-    let alive = true;
-    socket.on('pong', () => {
-      alive = true;
-    });
-    const heartbeat = setInterval(() => {
-      if (!alive) {
-        socket.terminate();
-        return;
-      }
-      alive = false;
-      socket.ping();
-    }, HEARTBEAT_MS);
-    heartbeat.unref();
+    keepAlive(socket);
 
     socket.on('close', () => {
-      clearInterval(heartbeat);
       unsubscribe();
       push.close();
     });
