@@ -369,7 +369,7 @@ export class CameraPipeline implements FramePipeline {
         this.countDrop(run, 'stale');
         continue;
       }
-      const analysis = this.deps.vision.analyze(frame.bytes, { embed: 'none', liveness: false }).then(
+      const analysis = this.deps.vision.analyze(frame.bytes, { embed: 'none', liveness: false, pose: 'fast' }).then(
         (result) => ({ ok: true as const, result }),
         (error: unknown) => ({ ok: false as const, error }),
       );

@@ -12,6 +12,8 @@ export interface AnalyzeOptions {
   maxFaces?: number;
   /** Look harder for small faces in large images (uploaded group photos); see DetectOptions. */
   findSmallFaces?: boolean;
+  /** Head-pose estimator: 'fast' (landmark fit) for tracked camera frames; see DetectOptions. */
+  pose?: 'accurate' | 'fast';
   /** Return each embedded face's aligned 112×112 crop as a JPEG (the template thumbnail), made in the worker. */
   alignedThumbnails?: boolean;
 }

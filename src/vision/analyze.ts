@@ -67,7 +67,7 @@ export async function analyzeImage(
 ): Promise<AnalyzeResult> {
   const detected = await engine.detect(
     image,
-    { maxFaces: options.maxFaces ?? config.maxFaces, minScore: config.minFaceScore, findSmallFaces: options.findSmallFaces },
+    { maxFaces: options.maxFaces ?? config.maxFaces, minScore: config.minFaceScore, findSmallFaces: options.findSmallFaces, pose: options.pose },
     profiler,
   );
   const largest = detected.reduce<DetectedFace | undefined>((best, f) => (!best || area(f) > area(best) ? f : best), undefined);

@@ -49,6 +49,19 @@ describe('vision pool (real workers, real models)', () => {
     });
   });
 
+  it("tracks with the fast landmark pose, close to the model's pose", async () => {
+    const [fast, accurate] = await Promise.all([
+      pool.analyze(demo(1), { embed: 'none', liveness: false, pose: 'fast' }),
+      pool.analyze(demo(1), { embed: 'none', liveness: false }),
+    ]);
+    expect(fast.faces).toHaveLength(accurate.faces.length);
+    fast.faces.forEach((face, k) => {
+      expect(Math.abs(face.pose.yawDeg - accurate.faces[k]!.pose.yawDeg)).toBeLessThan(15);
+      expect(Math.sign(face.pose.yawDeg) === Math.sign(accurate.faces[k]!.pose.yawDeg) || Math.abs(face.pose.yawDeg) < 8).toBe(true);
+    });
+    expect(fast.timingsMs.pose!).toBeLessThan(accurate.timingsMs.pose!);
+  });
+
   it('answers bad bytes and a truncated JPEG with clear errors, and keeps serving', async () => {
     const garbage = Buffer.from('this is not an image at all');
     await expect(pool.analyze(garbage, { embed: 'none', liveness: false })).rejects.toMatchObject({ code: 'invalid_image', status: 400 });

@@ -9,6 +9,7 @@ import { OnnxFaceDetector } from './detector.ts';
 import { ArcFaceEmbedder, FR_FEATURE_DIMS, FR_FEATURE_MODEL_ID } from './embedder.ts';
 import { landmarks5From68, OnnxLandmarker } from './landmarks.ts';
 import { OnnxLivenessScorer } from './liveness.ts';
+import { LandmarkPoseEstimator } from './pose.ts';
 
 /** The model files this engine needs, relative to its models directory. */
 export const ONNX_ENGINE_MODEL_FILES = {
@@ -40,6 +41,7 @@ export class OnnxFaceEngine implements FaceEngine {
   private readonly embedder: ArcFaceEmbedder;
   private readonly livenessScorer: OnnxLivenessScorer;
   private readonly pose: PoseEstimator;
+  private readonly fastPose = new LandmarkPoseEstimator();
 
   constructor(options: OnnxFaceEngineOptions) {
     const path = (file: string): string => join(options.modelsDir, file);
@@ -70,7 +72,8 @@ export class OnnxFaceEngine implements FaceEngine {
       if (box.width < 1 || box.height < 1) continue;
       const landmarks = await this.landmarker.predict(image, box, profiler);
       const landmarks5 = landmarks5From68(landmarks);
-      const pose = await timed(profiler, 'pose', () => this.pose.estimate(image, { box, landmarks5, landmarks }));
+      const estimator = options.pose === 'fast' ? this.fastPose : this.pose;
+      const pose = await timed(profiler, 'pose', () => estimator.estimate(image, { box, landmarks5, landmarks }));
       faces.push({ box, score, landmarks5, landmarks, pose });
     }
     return faces;
