@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FFMPEG_MISSING_MESSAGE } from '../../src/sources/ffmpeg-probe.ts';
-import { makeVideo } from '../sources/video-fixtures.ts';
+import { SKIP_WITHOUT_FFMPEG, makeVideo } from '../sources/video-fixtures.ts';
 import { client, createKey, startTestApp, type Json, type TestApp } from './test-app.ts';
 
 async function waitFor<T>(probe: () => Promise<T>, accept: (value: T) => boolean, timeoutMs: number, what: string): Promise<T> {
@@ -26,7 +26,7 @@ function isAlive(pid: number): boolean {
   }
 }
 
-describe('cameras API (real server, ffmpeg file cameras)', () => {
+describe.skipIf(SKIP_WITHOUT_FFMPEG)('cameras API (real server, ffmpeg file cameras)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'facegate-cameras-'));
   const dataDir = join(dir, 'data');
   let t: TestApp;

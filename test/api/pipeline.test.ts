@@ -8,6 +8,7 @@ import { loadFaceFixtures } from './face-fixtures.ts';
 import { DEMO_FACES, emptyFrame, swayingPhotoFrames } from './frame-fixtures.ts';
 import { client, createKey, startTestApp, type Json, type TestApp } from './test-app.ts';
 import { streamFrames, WsPeer } from './ws-peer.ts';
+import { SKIP_WITHOUT_FFMPEG } from '../sources/video-fixtures.ts';
 
 /*
  * The camera pipeline end to end on a real server with the real models: frames streamed over
@@ -23,14 +24,6 @@ const FPS = 12;
 
 const isEvent = (type: string, camera: string) => (m: Json) => m.type === type && m.camera_id === camera;
 
-function hasFfmpeg(): boolean {
-  try {
-    execFileSync('ffmpeg', ['-version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('camera pipeline (real server, real models)', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'facegate-pipeline-'));
@@ -201,7 +194,7 @@ describe('camera pipeline (real server, real models)', () => {
     expect(again.track_id).toBe(recognized.track_id);
   }, 60_000);
 
-  it.skipIf(!hasFfmpeg())('a video file camera (made with ffmpeg): Anna recognised and leaving, then a stranger detected and leaving', async () => {
+  it.skipIf(SKIP_WITHOUT_FFMPEG)('a video file camera (made with ffmpeg): Anna recognised and leaving, then a stranger detected and leaving', async () => {
     // 10 fps: Anna 2.5 s, nobody 2 s, the stranger 2.5 s, nobody 2 s.
     const framesDir = mkdtempSync(join(tmpdir(), 'facegate-pipeline-frames-'));
     try {

@@ -9,7 +9,7 @@ import type { FfmpegInput } from '../../src/sources/camera-input.ts';
 import { FFMPEG_MISSING_MESSAGE } from '../../src/sources/ffmpeg-probe.ts';
 import { FfmpegSource, type FfmpegSourceOptions, type SourceState } from '../../src/sources/ffmpeg-source.ts';
 import type { Frame, FrameSink } from '../../src/sources/frame.ts';
-import { demoPhoto, makeVideo } from './video-fixtures.ts';
+import { SKIP_WITHOUT_FFMPEG, demoPhoto, makeVideo } from './video-fixtures.ts';
 
 /** Keeps every frame it is offered (the tests look at all of them). */
 class CollectingSink implements FrameSink {
@@ -36,7 +36,7 @@ async function waitFor(condition: () => boolean, timeoutMs: number, what: string
   }
 }
 
-describe('FfmpegSource', () => {
+describe.skipIf(SKIP_WITHOUT_FFMPEG)('FfmpegSource', () => {
   const dir = mkdtempSync(join(tmpdir(), 'facegate-ffmpeg-'));
   const sources: FfmpegSource[] = [];
   let threeSeconds: string;
