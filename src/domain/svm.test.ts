@@ -15,16 +15,11 @@ import {
   type LinearModel,
   type TrainingSet,
 } from './svm.ts';
+import { seededRandom } from './random.ts';
 
 /** A seeded PRNG with Gaussian draws. */
 function rng(seed: number): { uniform(): number; gauss(): number } {
-  let a = seed >>> 0;
-  const uniform = (): number => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const uniform = seededRandom(seed);
   return { uniform, gauss: () => Math.sqrt(-2 * Math.log(uniform() + 1e-12)) * Math.cos(2 * Math.PI * uniform()) };
 }
 

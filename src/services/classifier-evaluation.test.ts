@@ -1,16 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { runToEnd } from '../domain/svm.ts';
 import { compareClassifiers, formatClassifierComparison, ratesAtKnownAccept, type LabelledEmbedding } from './classifier-evaluation.ts';
-
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom as random } from '../domain/random.ts';
 
 /** identities × perIdentity unit vectors around random directions (cosine ≈ 0.75 to their own). */
 function faces(identities: number, perIdentity: number, dims: number, seed: number): LabelledEmbedding[] {

@@ -7,6 +7,7 @@ import { decideIdentity, type IdentityPolicy } from '../domain/identity.ts';
 import { migrateToLatest, openDatabase, type Store } from '../store/index.ts';
 import { ClassifierService } from './classifier.service.ts';
 import { GalleryService } from './gallery.service.ts';
+import { seededRandom as random } from '../domain/random.ts';
 
 /*
  * The classifier service over the real SQLite store and gallery, with synthetic embeddings: each
@@ -15,16 +16,6 @@ import { GalleryService } from './gallery.service.ts';
 
 const MODEL_ID = 'test-model@1';
 const DIMS = 48;
-
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function hash(text: string): number {
   let h = 2166136261;

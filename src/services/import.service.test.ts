@@ -10,6 +10,7 @@ import { InvalidImageError } from '../vision/errors.ts';
 import { GalleryService } from './gallery.service.ts';
 import { ImportService, type ImportPhoto, type ImportRowInput } from './import.service.ts';
 import { PeopleService, type FaceAnalyzer } from './people.service.ts';
+import { seededRandom } from '../domain/random.ts';
 
 /*
  * The import service over the real people service, gallery and SQLite store. Only the face engine
@@ -24,12 +25,8 @@ const DIMS = 64;
 function identityVector(identity: string, variant: number): Float32Array {
   let seed = 2166136261;
   for (const ch of identity) seed = Math.imul(seed ^ ch.charCodeAt(0), 16777619) >>> 0;
-  const next = (): number => {
-    seed = (seed + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(seed ^ (seed >>> 15), seed | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
-  };
+  const uniform = seededRandom(seed);
+  const next = (): number => uniform() * 2 - 1;
   const v = Float32Array.from({ length: DIMS }, next);
   v[variant % DIMS]! += 0.15; // a small, variant-specific change
   let norm = 0;
