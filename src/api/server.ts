@@ -17,6 +17,7 @@ import type { SessionsService } from '../services/sessions.service.ts';
 import type { VisionPool } from '../vision/vision-pool.ts';
 import { installAuth, maskKeyInUrl } from './auth.ts';
 import { installErrorHandling } from './problem.ts';
+import { installHardening, prepareHardening } from './hardening.ts';
 import { cameraRoutes } from './routes/cameras.routes.ts';
 import { classifierRoutes } from './routes/classifier.routes.ts';
 import { eventsRoutes } from './routes/events.routes.ts';
@@ -76,6 +77,7 @@ export async function buildServer(deps: ServerDeps): Promise<ApiApp> {
       },
     },
     bodyLimit: deps.config.vision.image.maxBytes * 2,
+    trustProxy: deps.config.security.trustProxy,
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -84,7 +86,9 @@ export async function buildServer(deps: ServerDeps): Promise<ApiApp> {
   // request before auth can answer 401, or the refused upgrade's socket is never destroyed (and
   // server.close() waits for it forever). One registration serves every WebSocket route (events, stream).
   await app.register(fastifyWebsocket, { options: { maxPayload: deps.config.vision.image.maxBytes * 2 } });
+  prepareHardening(app);
   installAuth(app, deps.services.auth);
+  await installHardening(app, deps.config.security);
 
   await app.register(fastifySwagger, {
     openapi: {
