@@ -4,6 +4,7 @@ import { buildServer, type ApiApp } from './api/server.ts';
 import type { Config } from './config/config.ts';
 import { startEventsRuntime, type EventsRuntime } from './events/events-runtime.ts';
 import { projectPath } from './config/paths.ts';
+import { AuditService } from './services/audit.service.ts';
 import { AuthService } from './services/auth.service.ts';
 import { CameraPipeline } from './services/camera-pipeline.service.ts';
 import { CamerasService } from './services/cameras.service.ts';
@@ -171,7 +172,7 @@ export async function createApp(config: Config, log: (message: string) => void =
     server = await buildServer({
       config,
       vision,
-      services: { auth, gallery, people, recognition, import: importer, classifier, sessions, events, pipeline, cameras },
+      services: { auth, gallery, people, recognition, import: importer, classifier, sessions, events, pipeline, cameras, audit: new AuditService(store.audit) },
       version: VERSION,
       startedAt: new Date(),
     });

@@ -18,6 +18,9 @@ import type { VisionPool } from '../vision/vision-pool.ts';
 import { installAuth, maskKeyInUrl } from './auth.ts';
 import { installErrorHandling } from './problem.ts';
 import { installHardening, prepareHardening } from './hardening.ts';
+import { installAudit } from './audit.ts';
+import { auditRoutes } from './routes/audit.routes.ts';
+import type { AuditService } from '../services/audit.service.ts';
 import { cameraRoutes } from './routes/cameras.routes.ts';
 import { classifierRoutes } from './routes/classifier.routes.ts';
 import { eventsRoutes } from './routes/events.routes.ts';
@@ -44,6 +47,7 @@ export interface ApiServices {
   sessions: SessionsService;
   pipeline: CameraPipeline;
   cameras: CamerasService;
+  audit: AuditService;
 }
 
 export interface ServerDeps {
@@ -57,7 +61,7 @@ export interface ServerDeps {
 /** A group of routes; each file under routes/ exports one. */
 export type RouteModule = (app: ApiApp, deps: ServerDeps) => void;
 
-const ROUTES: RouteModule[] = [systemRoutes, keyRoutes, peopleRoutes, importRoutes, recognitionRoutes, classifierRoutes, sessionsRoutes, eventsRoutes, statusRoutes, cameraRoutes, streamRoutes];
+const ROUTES: RouteModule[] = [systemRoutes, keyRoutes, peopleRoutes, importRoutes, recognitionRoutes, classifierRoutes, sessionsRoutes, eventsRoutes, statusRoutes, cameraRoutes, streamRoutes, auditRoutes];
 
 /** Builds the HTTP server with every route registered; the caller listens and closes it. */
 export async function buildServer(deps: ServerDeps): Promise<ApiApp> {
@@ -89,6 +93,7 @@ export async function buildServer(deps: ServerDeps): Promise<ApiApp> {
   prepareHardening(app);
   installAuth(app, deps.services.auth);
   await installHardening(app, deps.config.security);
+  installAudit(app, deps.services.audit);
 
   await app.register(fastifySwagger, {
     openapi: {

@@ -21,4 +21,5 @@ export type {
   SessionSightingWithPerson,
   SessionListQuery,
 } from './sessions.repository.ts';
+export type { AuditRepository, AuditEntry, NewAuditEntry, AuditQuery } from './audit.repository.ts';
 export * from './types.ts';

@@ -120,6 +120,19 @@ export interface CamerasTable {
   updated_at: number;
 }
 
+export interface AuditLogTable {
+  id: Generated<number>;
+  at: number;
+  actor: string;
+  actor_name: string | null;
+  ip: string | null;
+  action: string;
+  target_type: string | null;
+  target_id: string | null;
+  /** JSON object; never images or secrets. */
+  details: string;
+}
+
 export interface Database {
   people: PeopleTable;
   face_templates: FaceTemplatesTable;
@@ -130,6 +143,7 @@ export interface Database {
   events: EventsTable;
   sessions: SessionsTable;
   session_sightings: SessionSightingsTable;
+  audit_log: AuditLogTable;
 }
 
 export type Dialect = 'sqlite' | 'postgres';
