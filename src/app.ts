@@ -5,6 +5,8 @@ import type { Config } from './config/config.ts';
 import { startEventsRuntime, type EventsRuntime } from './events/events-runtime.ts';
 import { projectPath } from './config/paths.ts';
 import { AuditService } from './services/audit.service.ts';
+import { PrivacyService } from './services/privacy.service.ts';
+import { RetentionService } from './services/retention.service.ts';
 import { AuthService } from './services/auth.service.ts';
 import { CameraPipeline } from './services/camera-pipeline.service.ts';
 import { CamerasService } from './services/cameras.service.ts';
@@ -43,6 +45,9 @@ export async function openStore(config: Config, log: (message: string) => void =
     if (applied.length > 0) log(`database ${store.location}: applied migrations ${applied.join(', ')}`);
     // Images stored before the no-images setting was turned on are removed, not just hidden.
     if (!config.privacy.storeImages) await store.templates.purgeThumbnails();
+    // A key set after templates were stored: seal the old ones now, not when they are next written.
+    const sealed = await store.templates.sealPlaintext();
+    if (sealed > 0) log(`encrypted ${sealed} embeddings stored before trust.embeddingKey was set`);
     return store;
   } catch (err) {
     await store.close();
@@ -73,6 +78,8 @@ export async function createServices(config: Config, log: (message: string) => v
     dir: join(resolve(config.dataDir), 'gallery'),
     saveEveryMs: config.gallery.saveEveryMs,
     hnswAboveTemplates: config.gallery.hnswAboveTemplates,
+    // Sealed embeddings must not have clear copies in index files: rebuild at start instead.
+    persist: config.trust.embeddingKey === undefined,
     log,
   });
   let vision: VisionPool;
@@ -161,9 +168,17 @@ export async function createApp(config: Config, log: (message: string) => void =
     log,
   });
   const cameras = new CamerasService({ cameras: store.cameras, pipeline, config, log });
+  const retention = new RetentionService({
+    recognitionLog: store.recognitionLog,
+    events: store.events,
+    snapshotsDir: join(resolve(config.dataDir), 'snapshots'),
+    retention: config.trust.retention,
+    log,
+  });
   try {
     await sessions.start();
     await cameras.start();
+    retention.start();
     const auth = new AuthService(store.apiKeys);
     const firstKey = await auth.ensureAdminKey();
     if (firstKey) {
@@ -172,11 +187,12 @@ export async function createApp(config: Config, log: (message: string) => void =
     server = await buildServer({
       config,
       vision,
-      services: { auth, gallery, people, recognition, import: importer, classifier, sessions, events, pipeline, cameras, audit: new AuditService(store.audit) },
+      services: { auth, gallery, people, recognition, import: importer, classifier, sessions, events, pipeline, cameras, audit: new AuditService(store.audit), privacy: new PrivacyService(store) },
       version: VERSION,
       startedAt: new Date(),
     });
   } catch (err) {
+    await retention.close();
     await cameras.close();
     await pipeline.close();
     await sessions.close();
@@ -193,6 +209,7 @@ export async function createApp(config: Config, log: (message: string) => void =
     pipeline,
     async close() {
       await server.close();
+      await retention.close();
       await cameras.close();
       await pipeline.close();
       await sessions.close();

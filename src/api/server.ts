@@ -20,6 +20,8 @@ import { installErrorHandling } from './problem.ts';
 import { installHardening, prepareHardening } from './hardening.ts';
 import { installAudit } from './audit.ts';
 import { auditRoutes } from './routes/audit.routes.ts';
+import { privacyRoutes } from './routes/privacy.routes.ts';
+import type { PrivacyService } from '../services/privacy.service.ts';
 import type { AuditService } from '../services/audit.service.ts';
 import { cameraRoutes } from './routes/cameras.routes.ts';
 import { classifierRoutes } from './routes/classifier.routes.ts';
@@ -48,6 +50,7 @@ export interface ApiServices {
   pipeline: CameraPipeline;
   cameras: CamerasService;
   audit: AuditService;
+  privacy: PrivacyService;
 }
 
 export interface ServerDeps {
@@ -61,7 +64,7 @@ export interface ServerDeps {
 /** A group of routes; each file under routes/ exports one. */
 export type RouteModule = (app: ApiApp, deps: ServerDeps) => void;
 
-const ROUTES: RouteModule[] = [systemRoutes, keyRoutes, peopleRoutes, importRoutes, recognitionRoutes, classifierRoutes, sessionsRoutes, eventsRoutes, statusRoutes, cameraRoutes, streamRoutes, auditRoutes];
+const ROUTES: RouteModule[] = [systemRoutes, keyRoutes, peopleRoutes, importRoutes, recognitionRoutes, classifierRoutes, sessionsRoutes, eventsRoutes, statusRoutes, cameraRoutes, streamRoutes, auditRoutes, privacyRoutes];
 
 /** Builds the HTTP server with every route registered; the caller listens and closes it. */
 export async function buildServer(deps: ServerDeps): Promise<ApiApp> {

@@ -167,6 +167,7 @@ export class PeopleService {
   async delete(id: string): Promise<{ removedTemplates: number }> {
     const removed = await this.deps.gallery.commit((tx) => tx.people.delete(id));
     if (!removed) throw new PersonNotFoundError(id);
+    await this.deps.gallery.flushErasure();
     return { removedTemplates: removed.length };
   }
 
@@ -197,6 +198,7 @@ export class PeopleService {
       if (!template || template.personId !== personId) throw faceNotFound(personId, faceId);
       await tx.templates.delete(faceId);
     });
+    await this.deps.gallery.flushErasure();
   }
 
   /**
