@@ -59,7 +59,15 @@ function slope(points: Array<[number, number]>): number {
 
 async function main(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'facegate-load-'));
-  const server = await startChildServer(dataDir, { FACEGATE_VISION__WORKERS: String(WORKERS), FACEGATE_SERVER__LOG_LEVEL: 'error' });
+  // Many cameras on one server: one frame in flight per camera (the rest wait in the latest-frame
+  // slot, where a newer frame replaces them) and a vision queue that holds every camera's frame
+  // plus the REST calls, so the cameras cannot crowd interactive calls out with 503s.
+  const server = await startChildServer(dataDir, {
+    FACEGATE_VISION__WORKERS: String(WORKERS),
+    FACEGATE_VISION__MAX_QUEUE: String(Math.max(64, STREAMS * 2 + REST_CLIENTS * 4)),
+    FACEGATE_REALTIME__FRAMES_IN_FLIGHT: '1',
+    FACEGATE_SERVER__LOG_LEVEL: 'error',
+  });
   const key = printedKey(server.output());
   const errors: string[] = [];
   const error = (what: string): void => {
@@ -159,11 +167,13 @@ async function main(): Promise<void> {
       }
     });
 
+    // Push cameras are transient (gone when their socket closes): read their counters just before the end.
+    type CameraList = { items: Array<{ id: string; stats: { framesIn: number; framesDropped: number; framesProcessed: number } }> };
+    const cameraStats = sleep(SECONDS * 1000 - 1500).then(async () => (await rest('setup', 'GET', '/api/v1/cameras')).json as CameraList);
     await Promise.all([...streams, ...clients]);
     await sleep(1000);
     clearInterval(sampler);
-    const cameras = (await rest('setup', 'GET', '/api/v1/cameras')).json as { items: Array<{ id: string; stats: { framesIn: number; framesDropped: number; framesProcessed: number } }> };
-    const load = cameras.items.filter((c) => c.id.startsWith('load-'));
+    const load = (await cameraStats).items.filter((c) => c.id.startsWith('load-'));
     const serverStats = load.reduce((s, c) => ({ in: s.in + c.stats.framesIn, dropped: s.dropped + c.stats.framesDropped, processed: s.processed + c.stats.framesProcessed }), { in: 0, dropped: 0, processed: 0 });
 
     const afterWarmUp = rss.filter(([t]) => t >= WARM_UP_S);

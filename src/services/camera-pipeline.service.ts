@@ -369,7 +369,7 @@ export class CameraPipeline implements FramePipeline {
         this.countDrop(run, 'stale');
         continue;
       }
-      const analysis = this.deps.vision.analyze(frame.bytes, { embed: 'none', liveness: false, pose: 'fast' }).then(
+      const analysis = this.deps.vision.analyze(frame.bytes, { embed: 'none', liveness: false, pose: 'fast', background: true }).then(
         (result) => ({ ok: true as const, result }),
         (error: unknown) => ({ ok: false as const, error }),
       );
@@ -533,7 +533,7 @@ export class CameraPipeline implements FramePipeline {
       embedded = await this.deps.vision.embedFaces(
         frame.bytes,
         jobs.map((j) => j.face),
-        { liveness: true },
+        { liveness: true, background: true },
       );
     } catch (err) {
       for (const job of jobs) {

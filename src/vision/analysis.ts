@@ -16,6 +16,11 @@ export interface AnalyzeOptions {
   pose?: 'accurate' | 'fast';
   /** Return each embedded face's aligned 112×112 crop as a JPEG (the template thumbnail), made in the worker. */
   alignedThumbnails?: boolean;
+  /**
+   * Camera frames: served after interactive calls (REST recognition, uploads). A latest-frame
+   * pipeline loses nothing by waiting (a newer frame replaces the old); a person at a REST call does.
+   */
+  background?: boolean;
 }
 
 /** One face as the pipeline reports it. */
@@ -33,6 +38,8 @@ export interface AnalyzedFace extends DetectedFace {
 export interface EmbedFacesOptions {
   liveness: boolean;
   alignedThumbnails?: boolean;
+  /** As AnalyzeOptions.background. */
+  background?: boolean;
 }
 
 export interface EmbeddedFace {

@@ -74,7 +74,9 @@ const BOOTSTRAP_URL = new URL('./ts-worker-bootstrap.mjs', import.meta.url);
 
 class WorkerPool extends EventEmitter implements VisionPool {
   private readonly slots: Slot[] = [];
+  /** Interactive jobs (REST calls) are dispatched before background ones (camera frames); each queue holds up to maxQueue. */
   private readonly queue: Job[] = [];
+  private readonly backgroundQueue: Job[] = [];
   private nextId = 1;
   private closed = false;
   private counters = { completed: 0, failed: 0, restarts: 0 };
@@ -176,9 +178,9 @@ class WorkerPool extends EventEmitter implements VisionPool {
 
   private dispatch(): void {
     for (const slot of this.slots) {
-      if (this.queue.length === 0) return;
+      if (this.queue.length === 0 && this.backgroundQueue.length === 0) return;
       if (!slot.ready || slot.job || slot.retiring) continue;
-      const job = this.queue.shift()!;
+      const job = this.queue.shift() ?? this.backgroundQueue.shift()!;
       slot.job = job;
       slot.timer = setTimeout(() => this.abandon(slot, job), this.config.jobTimeoutMs);
       slot.worker.postMessage(job.request, job.transfer);
@@ -209,29 +211,30 @@ class WorkerPool extends EventEmitter implements VisionPool {
   }
 
   analyze(bytes: Uint8Array, options: AnalyzeOptions & { crash?: boolean; stallMs?: number }): Promise<AnalyzeResult> {
-    return this.submit(bytes, (id, copy) => ({ type: 'analyze', id, bytes: copy, options }));
+    return this.submit(bytes, (id, copy) => ({ type: 'analyze', id, bytes: copy, options }), options.background === true);
   }
 
   embedFaces(bytes: Uint8Array, faces: DetectedFace[], options: EmbedFacesOptions): Promise<EmbedFacesResult> {
     // Only what the engine reads crosses the thread boundary (not quality, embeddings or thumbnails).
     const plain = faces.map(({ box, score, landmarks5, landmarks, pose }) => ({ box, score, landmarks5, landmarks, pose }));
-    return this.submit(bytes, (id, copy) => ({ type: 'embed', id, bytes: copy, faces: plain, options }));
+    return this.submit(bytes, (id, copy) => ({ type: 'embed', id, bytes: copy, faces: plain, options }), options.background === true);
   }
 
-  private submit<T>(bytes: Uint8Array, request: (id: number, copy: Uint8Array) => WorkerRequest): Promise<T> {
+  private submit<T>(bytes: Uint8Array, request: (id: number, copy: Uint8Array) => WorkerRequest, background = false): Promise<T> {
     if (this.closed) return Promise.reject(new WorkerFailedError('the vision pool is closed'));
-    if (this.queue.length >= this.config.maxQueue) return Promise.reject(new VisionOverloadedError(this.queue.length));
+    const queue = background ? this.backgroundQueue : this.queue;
+    if (queue.length >= this.config.maxQueue) return Promise.reject(new VisionOverloadedError(queue.length));
     // Copy into a buffer of our own so it can be transferred without detaching the caller's memory.
     const copy = new Uint8Array(bytes.byteLength);
     copy.set(bytes);
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ request: request(this.nextId++, copy), transfer: [copy.buffer], resolve: resolve as (result: never) => void, reject });
+      queue.push({ request: request(this.nextId++, copy), transfer: [copy.buffer], resolve: resolve as (result: never) => void, reject });
       this.dispatch();
     });
   }
 
   private failQueued(err: Error): void {
-    for (const job of this.queue.splice(0)) {
+    for (const job of [...this.queue.splice(0), ...this.backgroundQueue.splice(0)]) {
       this.counters.failed++;
       job.reject(err);
     }
@@ -241,7 +244,7 @@ class WorkerPool extends EventEmitter implements VisionPool {
     return {
       workers: this.slots.filter((s) => s.ready && !s.retiring).length,
       busy: this.slots.filter((s) => s.job).length,
-      queued: this.queue.length,
+      queued: this.queue.length + this.backgroundQueue.length,
       ...this.counters,
     };
   }

@@ -37,3 +37,19 @@ describe('vision pool: a stuck job times out without killing a busy worker', () 
     expect((await pool.analyze(demo(4), { embed: 'none', liveness: false })).faces.length).toBeGreaterThan(0);
   }, 60_000);
 });
+
+describe('vision pool: interactive calls go before camera frames', () => {
+  it('a REST job queued after background frames is served first', async () => {
+    const pool = await createVisionPool(parseConfig({ vision: { workers: 1 } }).vision, { allowCrashForTests: true });
+    try {
+      const order: string[] = [];
+      const busy = pool.analyze(demo(4), { embed: 'none', liveness: false, stallMs: 800 } as never);
+      const frames = [1, 2, 3].map((i) => pool.analyze(demo(4), { embed: 'none', liveness: false, background: true }).then(() => order.push(`frame ${i}`)));
+      const rest = pool.analyze(demo(4), { embed: 'none', liveness: false }).then(() => order.push('rest'));
+      await Promise.all([busy, ...frames, rest]);
+      expect(order[0]).toBe('rest');
+    } finally {
+      await pool.close();
+    }
+  }, 60_000);
+});
