@@ -157,10 +157,11 @@ export function minutesIntoDay(atMs: number, rules: Pick<AttendanceRules, 'timeZ
   return t.hour * 60 + t.minute < rules.dayBoundaryMin ? minutes + 24 * 60 : minutes;
 }
 
-/** How many minutes after the start time (plus grace) a check-in came; 0 when on time. */
+/** How many minutes after the start time (plus grace) a check-in came, to the nearest minute (at least 1 when late); 0 when on time. */
 export function minutesLate(atMs: number, rules: Pick<AttendanceRules, 'timeZone' | 'dayBoundaryMin' | 'startMin' | 'lateAfterMin'>): number {
   const late = minutesIntoDay(atMs, rules) - (rules.startMin + rules.lateAfterMin);
-  return late > 0 ? Math.ceil(late) : 0;
+  // Any lateness counts (at least 1); otherwise to the nearest minute.
+  return late > 0 ? Math.max(1, Math.round(late)) : 0;
 }
 
 export function isLate(atMs: number, rules: Pick<AttendanceRules, 'timeZone' | 'dayBoundaryMin' | 'startMin' | 'lateAfterMin'>): boolean {
