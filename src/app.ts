@@ -154,16 +154,17 @@ export async function createApp(config: Config, log: (message: string) => void =
     await services.close();
     throw err;
   }
-  const sessions = new SessionsService({ store, log });
+  // Attendance is created below; sessions only call this at report time.
+  const sessions: SessionsService = new SessionsService({ store, log, settleCheckIns: (): Promise<void> => attendance.flush() });
   const thresholds = calibratedThresholds(config);
-  const attendance = new AttendanceService({
+  const attendance: AttendanceService = new AttendanceService({
     store,
     bus: events.bus,
     config: config.attendance,
     searchThreshold: thresholds.search,
     livenessThreshold: config.vision.livenessThreshold,
     storeImages: config.privacy.storeImages,
-    sessionOn: (cameraId) => sessions.runningOn(cameraId),
+    sessionOn: (cameraId): string | undefined => sessions.runningOn(cameraId),
     negatives,
     log,
   });
