@@ -43,7 +43,10 @@ export async function openStore(config: Config, log: (message: string) => void =
     const applied = await migrateToLatest(store);
     if (applied.length > 0) log(`database ${store.location}: applied migrations ${applied.join(', ')}`);
     // Images stored before the no-images setting was turned on are removed, not just hidden.
-    if (!config.privacy.storeImages) await store.templates.purgeThumbnails();
+    if (!config.privacy.storeImages) {
+      await store.templates.purgeThumbnails();
+      await store.attendance.purgeSnapshots();
+    }
     return store;
   } catch (err) {
     await store.close();

@@ -95,6 +95,10 @@ for (const backend of backends) {
       const ben = await imagesOff.people.create({ name: 'Ben' });
       const noImage = await imagesOff.attendance.checkIn({ personId: ben.id, day: '2026-06-10', checkInAt: 1, minutesLate: 0, method: 'recognition', snapshot: new Uint8Array([1]) });
       expect(noImage.inserted && noImage.record.hasSnapshot).toBe(false);
+      // Turning images off later purges the ones kept.
+      expect(await store.attendance.purgeSnapshots()).toBe(1);
+      expect(await store.attendance.snapshot(record!.id)).toBeNull();
+      expect((await store.attendance.get(record!.id))!.hasSnapshot).toBe(false);
       // Deleting the session leaves the check-in, unattached.
       await store.db.deleteFrom('sessions').where('id', '=', session.id).execute();
       expect((await store.attendance.get(record!.id))!.sessionId).toBeNull();
