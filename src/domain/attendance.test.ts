@@ -221,8 +221,8 @@ describe('ledger day cache', () => {
 
 describe('reports', () => {
   it('counts present, late and absent; absence counts on work days only', () => {
-    expect(dayCounts('2026-06-10', [false, true, false], 5, berlin)).toEqual({ day: '2026-06-10', workDay: true, present: 3, late: 1, absent: 2 });
-    expect(dayCounts('2026-06-13', [false], 5, berlin)).toEqual({ day: '2026-06-13', workDay: false, present: 1, late: 0, absent: null });
+    expect(dayCounts('2026-06-10', 3, 1, 5, berlin)).toEqual({ day: '2026-06-10', workDay: true, present: 3, late: 1, absent: 2 });
+    expect(dayCounts('2026-06-13', 1, 0, 5, berlin)).toEqual({ day: '2026-06-13', workDay: false, present: 1, late: 0, absent: null });
   });
 
   it('writes CSV cells a spreadsheet will not run as formulas', () => {

@@ -337,11 +337,9 @@ export interface DayCounts {
   absent: number | null;
 }
 
-/** Present/late/absent of one day from who was present and how many people were expected. */
-export function dayCounts(day: AttendanceDay, presentLate: readonly boolean[], expected: number, rules: Pick<AttendanceRules, 'workDays'>): DayCounts {
+/** Present/late/absent of one day from the present and late counts and how many people were expected. */
+export function dayCounts(day: AttendanceDay, present: number, late: number, expected: number, rules: Pick<AttendanceRules, 'workDays'>): DayCounts {
   const workDay = isWorkDay(day, rules);
-  const present = presentLate.length;
-  const late = presentLate.filter(Boolean).length;
   return { day, workDay, present, late, absent: workDay ? Math.max(0, expected - present) : null };
 }
 
