@@ -30,8 +30,6 @@ const ANGLES = [
 const IDLE_TIMEOUT_MS = 5000;
 
 const isEvent = (type: string, camera: string) => (m: Json) => m.type === type && m.camera_id === camera;
-/** Person B of sample1 with her real surroundings (see face-fixtures.ts). */
-const B_IN_1 = { sample: 1, x: 824, y: 430, side: 219 };
 
 describe('enrollment (real server, real models)', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'facegate-enroll-'));
