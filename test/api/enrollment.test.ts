@@ -60,6 +60,8 @@ describe('enrollment (real server, real models)', () => {
         maxPoseStepDeg: 90,
         templatesPerPose: 2,
         idleTimeoutMs: IDLE_TIMEOUT_MS,
+        // The sample photos are flat pictures of near-frontal faces: the parallax check (bench:enroll, unit tests) would judge them as such.
+        minParallax: 0,
         scan: { yawEdgesDeg: [-90, 90], pitchEdgesDeg: [-90, 90], keepPerBin: 3, minCoveredBins: 1 },
       },
     });
@@ -229,7 +231,9 @@ describe('enrollment (real server, real models)', () => {
 
     // A second enrollment on the camera, cancelled by a WebSocket message.
     const again = await operator('POST', '/api/v1/enrollments', { mode: 'guided', person: { name: 'Never' }, cameraId: camera });
-    expect((await operator('GET', `/api/v1/system/status?camera=${camera}`)).json.registration_in_progress).toBe(true);
+    const during = await operator('GET', `/api/v1/system/status?camera=${camera}`);
+    expect(during.json.registration_in_progress).toBe(true);
+    expect(during.json.enrollments).toContainEqual(expect.objectContaining({ id: again.json.id, mode: 'guided', status: 'capturing', cameraId: camera }));
     const mark2 = events.messages.length;
     events.send({ type: 'registration_cancel', data: { camera_id: camera } });
     const failed = await events.waitFor(isEvent('registration_failed', camera), 5000, mark2);
