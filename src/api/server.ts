@@ -5,6 +5,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawReplyDef
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Config } from '../config/config.ts';
 import type { EventsRuntime } from '../events/events-runtime.ts';
+import type { AttendanceService } from '../services/attendance.service.ts';
 import type { AuthService } from '../services/auth.service.ts';
 import type { CameraPipeline } from '../services/camera-pipeline.service.ts';
 import type { CamerasService } from '../services/cameras.service.ts';
@@ -18,6 +19,7 @@ import type { SessionsService } from '../services/sessions.service.ts';
 import type { VisionPool } from '../vision/vision-pool.ts';
 import { installAuth, maskKeyInUrl } from './auth.ts';
 import { installErrorHandling } from './problem.ts';
+import { attendanceRoutes } from './routes/attendance.routes.ts';
 import { cameraRoutes } from './routes/cameras.routes.ts';
 import { classifierRoutes } from './routes/classifier.routes.ts';
 import { enrollmentsRoutes } from './routes/enrollments.routes.ts';
@@ -46,6 +48,7 @@ export interface ApiServices {
   pipeline: CameraPipeline;
   cameras: CamerasService;
   enrollments: EnrollmentService;
+  attendance: AttendanceService;
 }
 
 export interface ServerDeps {
@@ -59,7 +62,21 @@ export interface ServerDeps {
 /** A group of routes; each file under routes/ exports one. */
 export type RouteModule = (app: ApiApp, deps: ServerDeps) => void;
 
-const ROUTES: RouteModule[] = [systemRoutes, keyRoutes, peopleRoutes, importRoutes, recognitionRoutes, classifierRoutes, sessionsRoutes, eventsRoutes, statusRoutes, cameraRoutes, streamRoutes, enrollmentsRoutes];
+const ROUTES: RouteModule[] = [
+  systemRoutes,
+  keyRoutes,
+  peopleRoutes,
+  importRoutes,
+  recognitionRoutes,
+  classifierRoutes,
+  sessionsRoutes,
+  eventsRoutes,
+  statusRoutes,
+  cameraRoutes,
+  streamRoutes,
+  enrollmentsRoutes,
+  attendanceRoutes,
+];
 
 /** Builds the HTTP server with every route registered; the caller listens and closes it. */
 export async function buildServer(deps: ServerDeps): Promise<ApiApp> {

@@ -365,6 +365,42 @@ const enrollmentSchema = z.strictObject({
   minParallax: z.number().min(0).max(1).default(0.08),
 });
 
+const timeOfDay = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'a time of day HH:MM (24 h)');
+
+function knownTimeZone(timeZone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const attendanceSchema = z.strictObject({
+  /** Check people in from camera recognitions (the attendance API and manual marks work either way). */
+  enabled: z.boolean().default(true),
+  /** IANA time zone the attendance day, start time and reports follow, e.g. "Europe/Berlin". */
+  timeZone: z.string().refine(knownTimeZone, 'an IANA time zone such as "Europe/Berlin"').default('UTC'),
+  /** Local time at which a new attendance day starts (a 01:30 sighting before a 04:00 boundary counts for the day before). */
+  dayBoundary: timeOfDay.default('04:00'),
+  /** Local start of the working day; a check-in after it (plus lateAfterMin) is flagged late. */
+  startTime: timeOfDay.default('09:00'),
+  /** Minutes of grace after startTime before a check-in counts as late. */
+  lateAfterMin: z.number().int().min(0).max(720).default(0),
+  /** ISO weekdays (1 = Monday … 7 = Sunday) on which people who did not come count as absent. */
+  workDays: z.array(z.number().int().min(1).max(7)).default([1, 2, 3, 4, 5]),
+  /** Frames of a track that must carry the person's identity before they are checked in. */
+  minAgreeingFrames: z.number().int().min(1).max(100).default(3),
+  /** Similarity a check-in needs; unset = the search threshold in force. */
+  minSimilarity: z.number().min(-1).max(1).optional(),
+  /** A check-in needs a measured liveness score at or above vision.livenessThreshold. */
+  requireLiveness: z.boolean().default(true),
+  /** Keep the camera frame of each check-in (never when privacy.storeImages is false). */
+  storeSnapshots: z.boolean().default(true),
+  /** How often check-out times (the last sighting) are written, in milliseconds. */
+  flushEveryMs: z.number().int().min(100).default(5000),
+});
+
 export const configSchema = z.strictObject({
   /** Folder for the embedded database and other state. */
   dataDir: z.string().default('data'),
@@ -382,6 +418,7 @@ export const configSchema = z.strictObject({
   events: eventsSchema.default(eventsSchema.parse({})),
   /** Enrollment: guided multi-angle capture and the circular scan (issue 5). */
   enrollment: enrollmentSchema.default(enrollmentSchema.parse({})),
+  attendance: attendanceSchema.default(attendanceSchema.parse({})),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -393,6 +430,7 @@ export type CameraConfig = Config['cameras'][number];
 export type RealtimeConfig = Config['realtime'];
 export type EventsConfig = Config['events'];
 export type EnrollmentConfig = Config['enrollment'];
+export type AttendanceConfig = Config['attendance'];
 
 export class ConfigError extends Error {
   override name = 'ConfigError';

@@ -29,9 +29,21 @@ import type { PersonSummary, RecognitionService } from './recognition.service.ts
  * decision reaches the events at once and the results from the next frame on.
  */
 
-/** Who the pipeline tells about people seen: the sessions service. */
+/** What a sighting carries besides the person: the track's evidence (attendance rules use it). */
+export interface SightingEvidence {
+  trackId: string;
+  /** The margin of the track's best match for the person; null before one. */
+  margin: number | null;
+  liveness: number | null;
+  /** The track's best-matching embedding for the person. */
+  embedding: { modelId: string; vector: Float32Array } | null;
+  /** The frame the person was seen in; null for the sighting that comes with an identity decision. */
+  frame: { seq: number; bytes: Uint8Array } | null;
+}
+
+/** Who the pipeline tells about people seen: sessions and attendance. */
 export interface SightingSink {
-  sighted(cameraId: string, personId: string, confidence: number, atMs: number): void;
+  sighted(cameraId: string, personId: string, confidence: number, atMs: number, evidence?: SightingEvidence): void;
 }
 
 export interface CameraPipelineDeps {
@@ -115,6 +127,8 @@ interface TrackState {
   declinedAtMs: number | null;
   approved: boolean;
   lastQuality: number;
+  /** The track's best match so far, for sightings' evidence. */
+  best: { personId: string; similarity: number; margin: number; embedding: { modelId: string; vector: Float32Array } } | null;
 }
 
 interface CameraRun {
@@ -467,7 +481,9 @@ export class CameraPipeline implements FramePipeline {
       this.announce(run, state, identity, now);
       const view = update.tracks.find((t) => t.id === trackId);
       if (view) this.maybeAsk(run, state, identity, view, now);
-      if (identity.status === 'known') this.deps.sessions?.sighted(run.cameraId, identity.personId, identity.similarity, now);
+      if (identity.status === 'known') {
+        this.deps.sessions?.sighted(run.cameraId, identity.personId, identity.similarity, now, sightingEvidence(state, identity.personId, frame));
+      }
       resultFaces.push(resultFace(trackId, face, state, identity));
     }
     if (toEmbed.length > 0) {
@@ -621,6 +637,10 @@ export class CameraPipeline implements FramePipeline {
     if (!state || run.abort.signal.aborted) return;
     if (liveness !== undefined) state.liveness = liveness;
     if (decision.person) state.people.set(decision.person.id, decision.person);
+    const d = decision.decision;
+    if (d.decision === 'match' && (state.best?.personId !== d.personId || d.similarity > state.best.similarity)) {
+      state.best = { personId: d.personId, similarity: d.similarity, margin: d.margin, embedding };
+    }
     const update = run.votes.addObservation(id, decision.decision, Math.max(0, face.quality.score));
     const identity = update.identity;
     if (update.changed && identity.status !== 'pending') {
@@ -674,7 +694,7 @@ export class CameraPipeline implements FramePipeline {
         confidence: clampCosine(identity.similarity),
         message: `Welcome, ${person.name}`,
       });
-      this.deps.sessions?.sighted(run.cameraId, identity.personId, identity.similarity, now);
+      this.deps.sessions?.sighted(run.cameraId, identity.personId, identity.similarity, now, sightingEvidence(state, identity.personId, null));
       return;
     }
     // Only a settled "nobody" is announced: a split vote (ambiguous) or a suspected spoof keeps waiting.
@@ -801,6 +821,18 @@ function newTrackState(id: string): TrackState {
     declinedAtMs: null,
     approved: false,
     lastQuality: 0,
+    best: null,
+  };
+}
+
+function sightingEvidence(state: TrackState, personId: string, frame: Frame | null): SightingEvidence {
+  const best = state.best?.personId === personId ? state.best : null;
+  return {
+    trackId: state.id,
+    margin: best ? round(best.margin) : null,
+    liveness: state.liveness,
+    embedding: best?.embedding ?? null,
+    frame: frame ? { seq: frame.seq, bytes: frame.bytes } : null,
   };
 }
 

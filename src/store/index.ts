@@ -21,4 +21,17 @@ export type {
   SessionSightingWithPerson,
   SessionListQuery,
 } from './sessions.repository.ts';
+export type {
+  AttendanceRepository,
+  AttendanceMethod,
+  AttendanceRecord,
+  AttendanceRecordWithPerson,
+  AttendanceQuery,
+  NewCheckIn,
+  CheckInResult,
+  RevokeInput,
+  NegativeExample,
+  DayPresence,
+  ExpectedPerson,
+} from './attendance.repository.ts';
 export * from './types.ts';
