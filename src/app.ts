@@ -8,6 +8,7 @@ import { AuthService } from './services/auth.service.ts';
 import { CameraPipeline } from './services/camera-pipeline.service.ts';
 import { CamerasService } from './services/cameras.service.ts';
 import { ClassifierService } from './services/classifier.service.ts';
+import { EnrollmentService } from './services/enrollment.service.ts';
 import { GalleryService } from './services/gallery.service.ts';
 import { ImportService } from './services/import.service.ts';
 import { PeopleService } from './services/people.service.ts';
@@ -189,6 +190,19 @@ export async function createApp(config: Config, log: (message: string) => void =
     log,
   });
   const cameras = new CamerasService({ cameras: store.cameras, pipeline, config, log });
+  const enrollments = new EnrollmentService({
+    vision,
+    people,
+    bus: events.bus,
+    cameras: pipeline,
+    decisions: events.decisions,
+    config: config.enrollment,
+    verifyThreshold: thresholds.verify,
+    livenessThreshold: config.vision.livenessThreshold,
+    minFaceSizePx: config.vision.quality.minFaceSizePx,
+    storeThumbnails: config.privacy.storeImages,
+    log,
+  });
   try {
     await sessions.start();
     attendance.start();
@@ -201,11 +215,25 @@ export async function createApp(config: Config, log: (message: string) => void =
     server = await buildServer({
       config,
       vision,
-      services: { auth, gallery, people, recognition, import: importer, classifier, sessions, events, pipeline, cameras, attendance },
+      services: {
+        auth,
+        gallery,
+        people,
+        recognition,
+        import: importer,
+        classifier,
+        sessions,
+        events,
+        pipeline,
+        cameras,
+        enrollments,
+        attendance,
+      },
       version: VERSION,
       startedAt: new Date(),
     });
   } catch (err) {
+    await enrollments.close();
     await cameras.close();
     await pipeline.close();
     await sessions.close();
@@ -223,6 +251,7 @@ export async function createApp(config: Config, log: (message: string) => void =
     pipeline,
     async close() {
       await server.close();
+      await enrollments.close();
       await cameras.close();
       await pipeline.close();
       await sessions.close();

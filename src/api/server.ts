@@ -10,6 +10,7 @@ import type { AuthService } from '../services/auth.service.ts';
 import type { CameraPipeline } from '../services/camera-pipeline.service.ts';
 import type { CamerasService } from '../services/cameras.service.ts';
 import type { ClassifierService } from '../services/classifier.service.ts';
+import type { EnrollmentService } from '../services/enrollment.service.ts';
 import type { GalleryService } from '../services/gallery.service.ts';
 import type { ImportService } from '../services/import.service.ts';
 import type { PeopleService } from '../services/people.service.ts';
@@ -21,6 +22,7 @@ import { installErrorHandling } from './problem.ts';
 import { attendanceRoutes } from './routes/attendance.routes.ts';
 import { cameraRoutes } from './routes/cameras.routes.ts';
 import { classifierRoutes } from './routes/classifier.routes.ts';
+import { enrollmentsRoutes } from './routes/enrollments.routes.ts';
 import { eventsRoutes } from './routes/events.routes.ts';
 import { importRoutes } from './routes/import.routes.ts';
 import { keyRoutes } from './routes/keys.routes.ts';
@@ -45,6 +47,7 @@ export interface ApiServices {
   sessions: SessionsService;
   pipeline: CameraPipeline;
   cameras: CamerasService;
+  enrollments: EnrollmentService;
   attendance: AttendanceService;
 }
 
@@ -59,7 +62,21 @@ export interface ServerDeps {
 /** A group of routes; each file under routes/ exports one. */
 export type RouteModule = (app: ApiApp, deps: ServerDeps) => void;
 
-const ROUTES: RouteModule[] = [systemRoutes, keyRoutes, peopleRoutes, importRoutes, recognitionRoutes, classifierRoutes, sessionsRoutes, eventsRoutes, statusRoutes, cameraRoutes, streamRoutes, attendanceRoutes];
+const ROUTES: RouteModule[] = [
+  systemRoutes,
+  keyRoutes,
+  peopleRoutes,
+  importRoutes,
+  recognitionRoutes,
+  classifierRoutes,
+  sessionsRoutes,
+  eventsRoutes,
+  statusRoutes,
+  cameraRoutes,
+  streamRoutes,
+  enrollmentsRoutes,
+  attendanceRoutes,
+];
 
 /** Builds the HTTP server with every route registered; the caller listens and closes it. */
 export async function buildServer(deps: ServerDeps): Promise<ApiApp> {

@@ -100,6 +100,17 @@ export interface CameraPipelineStats {
 
 type ResultListener = (result: RecognitionResultMessage) => void;
 
+/** One processed frame as a frame observer (enrollment) sees it: the analysed faces and the track each was given. */
+export interface ObservedFrame {
+  cameraId: string;
+  frame: Frame;
+  analysis: AnalyzeResult;
+  /** Per face of analysis.faces, in order: its track id (null when the tracker did not take it). */
+  trackIds: readonly (string | null)[];
+}
+
+export type FrameObserver = (observed: ObservedFrame) => void;
+
 interface TrackState {
   id: string;
   embeddingInFlight: boolean;
@@ -207,6 +218,8 @@ class PipelineMetrics {
 export class CameraPipeline implements FramePipeline {
   private readonly runs = new Map<string, CameraRun>();
   private readonly cameraOptions = new Map<string, CameraOptions>();
+  /** Per camera, who else wants each processed frame (guided enrollment on a camera). */
+  private readonly observers = new Map<string, Set<FrameObserver>>();
   private readonly metrics = new PipelineMetrics();
   private readonly trackerConfig: Partial<TrackerConfig>;
   private readonly embeddingPolicy: EmbeddingPolicy;
@@ -281,6 +294,20 @@ export class CameraPipeline implements FramePipeline {
     await this.stopRun(run);
     this.runs.delete(cameraId);
     this.metrics.forget(cameraId);
+  }
+
+  /**
+   * Calls observer with every processed frame of the camera (after tracking, in frame order),
+   * until the returned function is called. An observer must be quick: it runs on the tracking path.
+   */
+  observeFrames(cameraId: string, observer: FrameObserver): () => void {
+    let set = this.observers.get(cameraId);
+    if (!set) this.observers.set(cameraId, (set = new Set()));
+    set.add(observer);
+    return () => {
+      set.delete(observer);
+      if (set.size === 0 && this.observers.get(cameraId) === set) this.observers.delete(cameraId);
+    };
   }
 
   /** Counts an enrollment completed on a camera (for status and metrics). */
@@ -417,7 +444,7 @@ export class CameraPipeline implements FramePipeline {
   private forgetIdleCameras(): void {
     const now = this.now();
     for (const run of [...this.runs.values()]) {
-      if (run.listeners.size > 0 || run.tracker.size > 0 || run.slot.hasPending) continue;
+      if (run.listeners.size > 0 || run.tracker.size > 0 || run.slot.hasPending || this.observers.has(run.cameraId)) continue;
       if (now - run.lastActivityMs < IDLE_CAMERA_MS || this.cameraOptions.has(run.cameraId)) continue;
       this.runs.delete(run.cameraId);
       this.metrics.forget(run.cameraId);
@@ -465,6 +492,17 @@ export class CameraPipeline implements FramePipeline {
       void job.finally(() => run.embedding.delete(job));
     }
     if (update.left.length > 0 && run.tracker.size === 0) this.ready(run);
+    const observers = this.observers.get(run.cameraId);
+    if (observers) {
+      const observed: ObservedFrame = { cameraId: run.cameraId, frame, analysis, trackIds: update.detectionTrackIds.map((id) => id ?? null) };
+      for (const observer of observers) {
+        try {
+          observer(observed);
+        } catch (err) {
+          this.log(`camera ${run.cameraId}: a frame observer failed: ${(err as Error).message}`);
+        }
+      }
+    }
 
     this.emitResult(run, frame, {
       type: 'recognition_result',
