@@ -350,13 +350,13 @@ const enrollmentSchema = z.strictObject({
       /** Pitch bin edges, ascending, degrees. */
       pitchEdgesDeg: z.array(z.number().min(-90).max(90)).min(2).default([-30, -10, 10, 30]),
       /** Frames kept (and embedded at the end) per bin: the best by quality. */
-      keepPerBin: z.number().int().min(1).max(10).default(2),
+      keepPerBin: z.number().int().min(1).max(10).default(1),
       /** Bins that must hold a frame before the scan can complete (the frontal one always must). */
       minCoveredBins: z.number().int().min(1).default(3),
       /** Frames accepted per scan at most. */
       maxFrames: z.number().int().min(1).default(600),
     })
-    .default({ yawEdgesDeg: [-45, -25, -10, 10, 25, 45], pitchEdgesDeg: [-30, -10, 10, 30], keepPerBin: 2, minCoveredBins: 3, maxFrames: 600 }),
+    .default({ yawEdgesDeg: [-45, -25, -10, 10, 25, 45], pitchEdgesDeg: [-30, -10, 10, 30], keepPerBin: 1, minCoveredBins: 3, maxFrames: 600 }),
   /**
    * Active liveness of guided capture: the landmarks of the turned poses must disagree with a flat
    * plane (homography residual relative to the face's spread) by at least this; 0 = off. On
