@@ -4,6 +4,9 @@ import { buildServer, type ApiApp } from './api/server.ts';
 import type { Config } from './config/config.ts';
 import { startEventsRuntime, type EventsRuntime } from './events/events-runtime.ts';
 import { projectPath } from './config/paths.ts';
+import { AuditService } from './services/audit.service.ts';
+import { PrivacyService } from './services/privacy.service.ts';
+import { RetentionService } from './services/retention.service.ts';
 import { AuthService } from './services/auth.service.ts';
 import { CameraPipeline } from './services/camera-pipeline.service.ts';
 import { CamerasService } from './services/cameras.service.ts';
@@ -48,6 +51,9 @@ export async function openStore(config: Config, log: (message: string) => void =
       await store.templates.purgeThumbnails();
       await store.attendance.purgeSnapshots();
     }
+    // A key set after templates were stored: seal the old ones now, not when they are next written.
+    const sealed = await store.templates.sealPlaintext();
+    if (sealed > 0) log(`encrypted ${sealed} embeddings stored before trust.embeddingKey was set`);
     return store;
   } catch (err) {
     await store.close();
@@ -80,6 +86,8 @@ export async function createServices(config: Config, log: (message: string) => v
     dir: join(resolve(config.dataDir), 'gallery'),
     saveEveryMs: config.gallery.saveEveryMs,
     hnswAboveTemplates: config.gallery.hnswAboveTemplates,
+    // Sealed embeddings must not have clear copies in index files: rebuild at start instead.
+    persist: config.trust.embeddingKey === undefined,
     log,
   });
   let vision: VisionPool;
@@ -203,10 +211,18 @@ export async function createApp(config: Config, log: (message: string) => void =
     storeThumbnails: config.privacy.storeImages,
     log,
   });
+  const retention = new RetentionService({
+    recognitionLog: store.recognitionLog,
+    events: store.events,
+    snapshotsDir: join(resolve(config.dataDir), 'snapshots'),
+    retention: config.trust.retention,
+    log,
+  });
   try {
     await sessions.start();
     attendance.start();
     await cameras.start();
+    retention.start();
     const auth = new AuthService(store.apiKeys);
     const firstKey = await auth.ensureAdminKey();
     if (firstKey) {
@@ -228,12 +244,15 @@ export async function createApp(config: Config, log: (message: string) => void =
         cameras,
         enrollments,
         attendance,
+        audit: new AuditService(store.audit),
+        privacy: new PrivacyService(store),
       },
       version: VERSION,
       startedAt: new Date(),
     });
   } catch (err) {
     await enrollments.close();
+    await retention.close();
     await cameras.close();
     await pipeline.close();
     await sessions.close();
@@ -252,6 +271,7 @@ export async function createApp(config: Config, log: (message: string) => void =
     async close() {
       await server.close();
       await enrollments.close();
+      await retention.close();
       await cameras.close();
       await pipeline.close();
       await sessions.close();

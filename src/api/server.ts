@@ -20,6 +20,12 @@ import type { VisionPool } from '../vision/vision-pool.ts';
 import { installAuth, maskKeyInUrl } from './auth.ts';
 import { installErrorHandling } from './problem.ts';
 import { attendanceRoutes } from './routes/attendance.routes.ts';
+import { installHardening, prepareHardening } from './hardening.ts';
+import { installAudit } from './audit.ts';
+import { auditRoutes } from './routes/audit.routes.ts';
+import { privacyRoutes } from './routes/privacy.routes.ts';
+import type { PrivacyService } from '../services/privacy.service.ts';
+import type { AuditService } from '../services/audit.service.ts';
 import { cameraRoutes } from './routes/cameras.routes.ts';
 import { classifierRoutes } from './routes/classifier.routes.ts';
 import { enrollmentsRoutes } from './routes/enrollments.routes.ts';
@@ -49,6 +55,8 @@ export interface ApiServices {
   cameras: CamerasService;
   enrollments: EnrollmentService;
   attendance: AttendanceService;
+  audit: AuditService;
+  privacy: PrivacyService;
 }
 
 export interface ServerDeps {
@@ -76,6 +84,8 @@ const ROUTES: RouteModule[] = [
   streamRoutes,
   enrollmentsRoutes,
   attendanceRoutes,
+  auditRoutes,
+  privacyRoutes,
 ];
 
 /** Builds the HTTP server with every route registered; the caller listens and closes it. */
@@ -96,6 +106,7 @@ export async function buildServer(deps: ServerDeps): Promise<ApiApp> {
       },
     },
     bodyLimit: deps.config.vision.image.maxBytes * 2,
+    trustProxy: deps.config.security.trustProxy,
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -104,7 +115,10 @@ export async function buildServer(deps: ServerDeps): Promise<ApiApp> {
   // request before auth can answer 401, or the refused upgrade's socket is never destroyed (and
   // server.close() waits for it forever). One registration serves every WebSocket route (events, stream).
   await app.register(fastifyWebsocket, { options: { maxPayload: deps.config.vision.image.maxBytes * 2 } });
+  prepareHardening(app);
   installAuth(app, deps.services.auth);
+  await installHardening(app, deps.config.security);
+  installAudit(app, deps.services.audit);
 
   await app.register(fastifySwagger, {
     openapi: {

@@ -401,6 +401,62 @@ const attendanceSchema = z.strictObject({
   flushEveryMs: z.number().int().min(100).default(5000),
 });
 
+/** HTTP hardening (src/api/hardening.ts): CORS, rate limits, security headers, proxies. */
+const securitySchema = z.strictObject({
+  /** Browser origins (exact "https://host:port") allowed to call the API and open WebSockets cross-origin; empty = CORS closed. */
+  corsOrigins: z.array(z.string().min(1)).default([]),
+  /** Trust X-Forwarded-For/-Proto from a reverse proxy (true, or comma-separated proxy addresses/CIDRs); rate limits key on the client IP this yields. */
+  trustProxy: z.union([z.boolean(), z.string().min(1)]).default(false),
+  /** Content-Security-Policy sent with every answer except the /docs pages. */
+  contentSecurityPolicy: z
+    .string()
+    .default("default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; script-src 'self'; connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'"),
+  rateLimit: z
+    .strictObject({
+      /** Rate limits on recognition, uploads and login; off only for benchmarks on a trusted network. */
+      enabled: z.boolean().default(true),
+      /** The window every limit below counts in, in milliseconds. */
+      windowMs: z.number().int().min(1000).default(60_000),
+      /** Recognition calls (recognize, verify, detect) one key may make per window. */
+      recognitionPerKey: z.number().int().min(1).default(1200),
+      /** Recognition calls one client IP may make per window (all its keys together). */
+      recognitionPerIp: z.number().int().min(1).default(2400),
+      /** Image uploads (faces, imports, enrollments) one key may make per window. */
+      uploadPerKey: z.number().int().min(1).default(300),
+      /** Image uploads one client IP may make per window. */
+      uploadPerIp: z.number().int().min(1).default(600),
+      /** Login attempts one client IP may make per window (lockout per user is the login's own rule). */
+      loginPerIp: z.number().int().min(1).default(20),
+    })
+    .default({ enabled: true, windowMs: 60_000, recognitionPerKey: 1200, recognitionPerIp: 2400, uploadPerKey: 300, uploadPerIp: 600, loginPerIp: 20 }),
+});
+
+/** Audit, retention and encryption at rest (issue 8). */
+const trustSchema = z.strictObject({
+  /**
+   * Key for embeddings at rest: 32 bytes as base64 or 64 hex digits (AES-256-GCM); unset = stored in
+   * clear. Set it through the environment (FACEGATE_TRUST__EMBEDDING_KEY), not a file next to the data.
+   */
+  embeddingKey: z
+    .string()
+    .refine((k) => /^[0-9a-fA-F]{64}$/.test(k) || Buffer.from(k, 'base64').length === 32, 'must be 32 bytes: 64 hex digits or base64')
+    .optional(),
+  retention: z
+    .strictObject({
+      /** Recognition log rows are deleted after this many days; 0 = kept forever. */
+      recognitionLogDays: z.number().min(0).default(30),
+      /** Stored events (polling ring) are deleted after this many days; 0 = kept forever (the ring size still bounds them). */
+      eventsDays: z.number().min(0).default(30),
+      /** Unknown-face snapshots are deleted after this many days; 0 = kept forever. */
+      snapshotsDays: z.number().min(0).default(7),
+      /** How often the retention sweep runs, in milliseconds. */
+      sweepEveryMs: z.number().int().min(1000).default(3_600_000),
+    })
+    .default({ recognitionLogDays: 30, eventsDays: 30, snapshotsDays: 7, sweepEveryMs: 3_600_000 }),
+  /** SIGTERM: in-flight requests get this long to finish before connections are cut, in milliseconds. */
+  shutdownGraceMs: z.number().int().min(0).default(10_000),
+});
+
 export const configSchema = z.strictObject({
   /** Folder for the embedded database and other state. */
   dataDir: z.string().default('data'),
@@ -419,6 +475,8 @@ export const configSchema = z.strictObject({
   /** Enrollment: guided multi-angle capture and the circular scan (issue 5). */
   enrollment: enrollmentSchema.default(enrollmentSchema.parse({})),
   attendance: attendanceSchema.default(attendanceSchema.parse({})),
+  security: securitySchema.default(securitySchema.parse({})),
+  trust: trustSchema.default(trustSchema.parse({})),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -431,6 +489,8 @@ export type RealtimeConfig = Config['realtime'];
 export type EventsConfig = Config['events'];
 export type EnrollmentConfig = Config['enrollment'];
 export type AttendanceConfig = Config['attendance'];
+export type SecurityConfig = Config['security'];
+export type TrustConfig = Config['trust'];
 
 export class ConfigError extends Error {
   override name = 'ConfigError';

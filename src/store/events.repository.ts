@@ -63,6 +63,12 @@ export class EventsRepository {
     const result = await this.ctx.db.deleteFrom('events').where('id', '<=', boundary.id).executeTakeFirst();
     return Number(result.numDeletedRows);
   }
+
+  /** Retention: deletes events older than cutoffMs (epoch ms); returns how many. */
+  async deleteOlderThan(cutoffMs: number): Promise<number> {
+    const result = await this.ctx.db.deleteFrom('events').where('at', '<', cutoffMs).executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
 }
 
 export type { EventsSinceQuery, StoredEvent };

@@ -34,4 +34,5 @@ export type {
   DayPresence,
   ExpectedPerson,
 } from './attendance.repository.ts';
+export type { AuditRepository, AuditEntry, NewAuditEntry, AuditQuery } from './audit.repository.ts';
 export * from './types.ts';

@@ -150,6 +150,19 @@ export interface AttendanceTable {
   created_at: number;
 }
 
+export interface AuditLogTable {
+  id: Generated<number>;
+  at: number;
+  actor: string;
+  actor_name: string | null;
+  ip: string | null;
+  action: string;
+  target_type: string | null;
+  target_id: string | null;
+  /** JSON object; never images or secrets. */
+  details: string;
+}
+
 export interface Database {
   people: PeopleTable;
   face_templates: FaceTemplatesTable;
@@ -161,6 +174,7 @@ export interface Database {
   sessions: SessionsTable;
   session_sightings: SessionSightingsTable;
   attendance: AttendanceTable;
+  audit_log: AuditLogTable;
 }
 
 export type Dialect = 'sqlite' | 'postgres';
