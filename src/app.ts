@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { buildServer, type ApiApp } from './api/server.ts';
+import { ClusterNode, clusterNodeId } from './cluster/cluster-node.ts';
 import type { Config } from './config/config.ts';
 import { startEventsRuntime, type EventsRuntime } from './events/events-runtime.ts';
 import { projectPath } from './config/paths.ts';
@@ -29,6 +30,8 @@ export interface App {
   events: EventsRuntime;
   /** Frames in, tracks, identities and events out, per camera. */
   pipeline: CameraPipeline;
+  /** Several nodes on one PostgreSQL (issue 9); null on SQLite (one node). */
+  cluster: ClusterNode | null;
   close(): Promise<void>;
 }
 
@@ -140,8 +143,14 @@ export async function createApp(config: Config, log: (message: string) => void =
   const { store, vision, gallery, people, recognition, importer, classifier } = services;
   let server: ApiApp;
   let events: EventsRuntime;
+  const cluster = store.dialect === 'postgres' ? new ClusterNode({ nodeId: clusterNodeId(config), url: config.database.url!, config: config.cluster, store, log }) : null;
   try {
-    events = await startEventsRuntime(config.events, store.events, { log, userAgent: `facegate/${VERSION}` });
+    await cluster?.prepare();
+    events = await startEventsRuntime(config.events, cluster?.ringStore() ?? store.events, {
+      log,
+      userAgent: `facegate/${VERSION}`,
+      ...(cluster ? { allocateId: () => cluster.ids.next() } : {}),
+    });
   } catch (err) {
     await services.close();
     throw err;
@@ -159,10 +168,11 @@ export async function createApp(config: Config, log: (message: string) => void =
     modelId: embeddingModelIdFor(config.vision).modelId,
     log,
   });
-  const cameras = new CamerasService({ cameras: store.cameras, pipeline, config, log });
+  const cameras = new CamerasService({ cameras: store.cameras, pipeline, config, log, ...(cluster ? { ownership: cluster } : {}) });
   try {
     await sessions.start();
     await cameras.start();
+    await cluster?.start({ bus: events.bus, decisions: events.decisions, gallery, cameras });
     const auth = new AuthService(store.apiKeys);
     const firstKey = await auth.ensureAdminKey();
     if (firstKey) {
@@ -177,6 +187,7 @@ export async function createApp(config: Config, log: (message: string) => void =
     });
   } catch (err) {
     await cameras.close();
+    await cluster?.close();
     await pipeline.close();
     await sessions.close();
     await events.close();
@@ -190,9 +201,11 @@ export async function createApp(config: Config, log: (message: string) => void =
     gallery,
     events,
     pipeline,
+    cluster,
     async close() {
       await server.close();
       await cameras.close();
+      await cluster?.close();
       await pipeline.close();
       await sessions.close();
       await events.close();

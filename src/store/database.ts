@@ -7,6 +7,7 @@ import { ConfigError, type Config } from '../config/config.ts';
 import { AppError } from '../domain/errors.ts';
 import { ApiKeysRepository } from './api-keys.repository.ts';
 import { CamerasRepository } from './cameras.repository.ts';
+import { ClusterRepository } from './cluster.repository.ts';
 import { EventsRepository } from './events.repository.ts';
 import { GalleryChangesRepository } from './gallery-changes.repository.ts';
 import { PeopleRepository } from './people.repository.ts';
@@ -26,6 +27,8 @@ export interface Repositories {
   readonly cameras: CamerasRepository;
   readonly events: EventsRepository;
   readonly sessions: SessionsRepository;
+  /** Several nodes on one PostgreSQL (issue 9): event id blocks, camera leases, heartbeats, NOTIFY. */
+  readonly cluster: ClusterRepository;
 }
 
 export interface Store extends Repositories {
@@ -142,6 +145,7 @@ function repositories(ctx: RepositoryContext): Repositories {
     cameras: new CamerasRepository(ctx),
     events: new EventsRepository(ctx),
     sessions: new SessionsRepository(ctx),
+    cluster: new ClusterRepository(ctx),
   };
 }
 

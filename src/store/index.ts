@@ -22,3 +22,5 @@ export type {
   SessionListQuery,
 } from './sessions.repository.ts';
 export * from './types.ts';
+export { CLUSTER_CHANNELS, NOTIFY_MAX_BYTES, type ClusterRepository, type CameraLease, type ClusterNodeRecord } from './cluster.repository.ts';
+export { PgListener, type PgListenerOptions } from './pg-listener.ts';
