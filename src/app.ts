@@ -181,7 +181,7 @@ export async function createApp(config: Config, log: (message: string) => void =
     server = await buildServer({
       config,
       vision,
-      services: { auth, gallery, people, recognition, import: importer, classifier, sessions, events, pipeline, cameras },
+      services: { auth, gallery, people, recognition, import: importer, classifier, sessions, events, pipeline, cameras, cluster },
       version: VERSION,
       startedAt: new Date(),
     });

@@ -18,6 +18,7 @@ import type { VisionPool } from '../vision/vision-pool.ts';
 import { installAuth, maskKeyInUrl } from './auth.ts';
 import { installErrorHandling } from './problem.ts';
 import { cameraRoutes } from './routes/cameras.routes.ts';
+import { clusterRoutes, type ClusterStatusSource } from './routes/cluster.routes.ts';
 import { classifierRoutes } from './routes/classifier.routes.ts';
 import { eventsRoutes } from './routes/events.routes.ts';
 import { importRoutes } from './routes/import.routes.ts';
@@ -43,6 +44,8 @@ export interface ApiServices {
   sessions: SessionsService;
   pipeline: CameraPipeline;
   cameras: CamerasService;
+  /** Several nodes on one PostgreSQL (issue 9); null or absent with one node. */
+  cluster?: ClusterStatusSource | null;
 }
 
 export interface ServerDeps {
@@ -56,7 +59,7 @@ export interface ServerDeps {
 /** A group of routes; each file under routes/ exports one. */
 export type RouteModule = (app: ApiApp, deps: ServerDeps) => void;
 
-const ROUTES: RouteModule[] = [systemRoutes, keyRoutes, peopleRoutes, importRoutes, recognitionRoutes, classifierRoutes, sessionsRoutes, eventsRoutes, statusRoutes, cameraRoutes, streamRoutes];
+const ROUTES: RouteModule[] = [systemRoutes, keyRoutes, peopleRoutes, importRoutes, recognitionRoutes, classifierRoutes, sessionsRoutes, eventsRoutes, statusRoutes, cameraRoutes, streamRoutes, clusterRoutes];
 
 /** Builds the HTTP server with every route registered; the caller listens and closes it. */
 export async function buildServer(deps: ServerDeps): Promise<ApiApp> {
