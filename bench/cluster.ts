@@ -14,7 +14,7 @@
  *
  * Options: --templates N (100000), --samples N (60), --seconds N (20), --clients N (4).
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { availableParallelism, cpus } from 'node:os';
@@ -111,6 +111,10 @@ async function main(): Promise<void> {
     const a = await startNode({ nodeId: 'a', databaseUrl: db.url, dataDir: join(dir, 'a'), startTimeoutMs: 30 * 60_000 });
     nodes.push(a);
     const aReadyMs = performance.now() - startAt;
+    // Node a saved the index it built; node b starts from a copy (as a new node can be seeded from
+    // another's data folder) and checks it against the store by count and checksum instead of
+    // building its own, which halves the set-up time on this 2-core machine.
+    await cp(join(dir, 'a', 'gallery'), join(dir, 'b', 'gallery'), { recursive: true });
     const b = await startNode({ nodeId: 'b', databaseUrl: db.url, dataDir: join(dir, 'b'), startTimeoutMs: 30 * 60_000 });
     nodes.push(b);
     const bReadyMs = performance.now() - startAt - aReadyMs;
