@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { buildServer, type ApiApp } from './api/server.ts';
+import { ClusterNode, clusterNodeId } from './cluster/cluster-node.ts';
 import type { Config } from './config/config.ts';
 import { startEventsRuntime, type EventsRuntime } from './events/events-runtime.ts';
 import { projectPath } from './config/paths.ts';
@@ -35,6 +36,8 @@ export interface App {
   events: EventsRuntime;
   /** Frames in, tracks, identities and events out, per camera. */
   pipeline: CameraPipeline;
+  /** Several nodes on one PostgreSQL (issue 9); null on SQLite (one node). */
+  cluster: ClusterNode | null;
   close(): Promise<void>;
 }
 
@@ -160,8 +163,14 @@ export async function createApp(config: Config, log: (message: string) => void =
   const { store, vision, gallery, people, recognition, importer, classifier, negatives } = services;
   let server: ApiApp;
   let events: EventsRuntime;
+  const cluster = store.dialect === 'postgres' ? new ClusterNode({ nodeId: clusterNodeId(config), url: config.database.url!, config: config.cluster, store, log }) : null;
   try {
-    events = await startEventsRuntime(config.events, store.events, { log, userAgent: `facegate/${VERSION}` });
+    await cluster?.prepare();
+    events = await startEventsRuntime(config.events, cluster?.ringStore() ?? store.events, {
+      log,
+      userAgent: `facegate/${VERSION}`,
+      ...(cluster ? { allocateId: () => cluster.ids.next() } : {}),
+    });
   } catch (err) {
     await services.close();
     throw err;
@@ -197,7 +206,6 @@ export async function createApp(config: Config, log: (message: string) => void =
     modelId: embeddingModelIdFor(config.vision).modelId,
     log,
   });
-  const cameras = new CamerasService({ cameras: store.cameras, pipeline, config, log });
   const enrollments = new EnrollmentService({
     vision,
     people,
@@ -218,11 +226,13 @@ export async function createApp(config: Config, log: (message: string) => void =
     retention: config.trust.retention,
     log,
   });
+  const cameras = new CamerasService({ cameras: store.cameras, pipeline, config, log, ...(cluster ? { ownership: cluster } : {}) });
   try {
     await sessions.start();
     attendance.start();
     await cameras.start();
     retention.start();
+    await cluster?.start({ bus: events.bus, decisions: events.decisions, gallery, cameras });
     const auth = new AuthService(store.apiKeys);
     const firstKey = await auth.ensureAdminKey();
     if (firstKey) {
@@ -246,6 +256,7 @@ export async function createApp(config: Config, log: (message: string) => void =
         attendance,
         audit: new AuditService(store.audit),
         privacy: new PrivacyService(store),
+        cluster,
       },
       version: VERSION,
       startedAt: new Date(),
@@ -254,6 +265,7 @@ export async function createApp(config: Config, log: (message: string) => void =
     await enrollments.close();
     await retention.close();
     await cameras.close();
+    await cluster?.close();
     await pipeline.close();
     await sessions.close();
     await attendance.close();
@@ -268,11 +280,13 @@ export async function createApp(config: Config, log: (message: string) => void =
     gallery,
     events,
     pipeline,
+    cluster,
     async close() {
       await server.close();
       await enrollments.close();
       await retention.close();
       await cameras.close();
+      await cluster?.close();
       await pipeline.close();
       await sessions.close();
       await attendance.close();

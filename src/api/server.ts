@@ -27,6 +27,7 @@ import { privacyRoutes } from './routes/privacy.routes.ts';
 import type { PrivacyService } from '../services/privacy.service.ts';
 import type { AuditService } from '../services/audit.service.ts';
 import { cameraRoutes } from './routes/cameras.routes.ts';
+import { clusterRoutes, type ClusterStatusSource } from './routes/cluster.routes.ts';
 import { classifierRoutes } from './routes/classifier.routes.ts';
 import { enrollmentsRoutes } from './routes/enrollments.routes.ts';
 import { eventsRoutes } from './routes/events.routes.ts';
@@ -57,6 +58,8 @@ export interface ApiServices {
   attendance: AttendanceService;
   audit: AuditService;
   privacy: PrivacyService;
+  /** Several nodes on one PostgreSQL (issue 9); null or absent with one node. */
+  cluster?: ClusterStatusSource | null;
 }
 
 export interface ServerDeps {
@@ -86,6 +89,7 @@ const ROUTES: RouteModule[] = [
   attendanceRoutes,
   auditRoutes,
   privacyRoutes,
+  clusterRoutes,
 ];
 
 /** Builds the HTTP server with every route registered; the caller listens and closes it. */

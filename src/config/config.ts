@@ -256,6 +256,8 @@ const cameraSchema = z
     enabled: z.boolean().default(true),
     /** file cameras: start over at the end instead of ending. */
     loop: z.boolean().default(false),
+    /** Several nodes (issue 9): the cluster.nodeId that runs this camera; unset = any node. */
+    node: z.string().min(1).max(200).optional(),
   })
   .superRefine((camera, ctx) => {
     const needs = { rtsp: 'url', mjpeg: 'url', v4l2: 'device', file: 'path', push: null } as const;
@@ -457,6 +459,22 @@ const trustSchema = z.strictObject({
   shutdownGraceMs: z.number().int().min(0).default(10_000),
 });
 
+/** Several nodes on one PostgreSQL (issue 9). Runs only with database.url set; SQLite is one node. */
+const clusterSchema = z.strictObject({
+  /** This node's name: cameras are assigned to it and its leases carry it. Unset = "<hostname>:<server.port>". Unique per node. */
+  nodeId: z.string().min(1).max(200).optional(),
+  /** How long a camera lease lasts: a camera whose node stops renewing is taken over after at most this, in milliseconds. */
+  leaseMs: z.number().int().min(500).default(15_000),
+  /** Leases and the heartbeat are renewed this often, in milliseconds (well under leaseMs). */
+  renewEveryMs: z.number().int().min(100).default(5_000),
+  /** The gallery index is compared with the store (count + checksum) and repaired this often, in milliseconds; 0 = never. */
+  checksumEveryMs: z.number().int().min(0).default(60_000),
+  /** The LISTEN connection is reopened after a failure after this, then doubling up to reconnectMaxMs, in milliseconds. */
+  reconnectMs: z.number().int().min(50).default(500),
+  /** Longest wait between LISTEN reconnection attempts, in milliseconds. */
+  reconnectMaxMs: z.number().int().min(50).default(10_000),
+});
+
 export const configSchema = z.strictObject({
   /** Folder for the embedded database and other state. */
   dataDir: z.string().default('data'),
@@ -477,6 +495,7 @@ export const configSchema = z.strictObject({
   attendance: attendanceSchema.default(attendanceSchema.parse({})),
   security: securitySchema.default(securitySchema.parse({})),
   trust: trustSchema.default(trustSchema.parse({})),
+  cluster: clusterSchema.default(clusterSchema.parse({})),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -491,6 +510,7 @@ export type EnrollmentConfig = Config['enrollment'];
 export type AttendanceConfig = Config['attendance'];
 export type SecurityConfig = Config['security'];
 export type TrustConfig = Config['trust'];
+export type ClusterConfig = Config['cluster'];
 
 export class ConfigError extends Error {
   override name = 'ConfigError';

@@ -10,6 +10,7 @@ import { AttendanceRepository } from './attendance.repository.ts';
 import { AuditRepository } from './audit.repository.ts';
 import { CamerasRepository } from './cameras.repository.ts';
 import { EmbeddingCipher, parseEmbeddingKey } from './embedding-cipher.ts';
+import { ClusterRepository } from './cluster.repository.ts';
 import { EventsRepository } from './events.repository.ts';
 import { GalleryChangesRepository } from './gallery-changes.repository.ts';
 import { PeopleRepository } from './people.repository.ts';
@@ -31,6 +32,8 @@ export interface Repositories {
   readonly sessions: SessionsRepository;
   readonly attendance: AttendanceRepository;
   readonly audit: AuditRepository;
+  /** Several nodes on one PostgreSQL (issue 9): event id blocks, camera leases, heartbeats, NOTIFY. */
+  readonly cluster: ClusterRepository;
 }
 
 export interface Store extends Repositories {
@@ -160,6 +163,7 @@ function repositories(ctx: RepositoryContext): Repositories {
     sessions: new SessionsRepository(ctx),
     attendance: new AttendanceRepository(ctx),
     audit: new AuditRepository(ctx),
+    cluster: new ClusterRepository(ctx),
   };
 }
 

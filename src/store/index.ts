@@ -36,3 +36,5 @@ export type {
 } from './attendance.repository.ts';
 export type { AuditRepository, AuditEntry, NewAuditEntry, AuditQuery } from './audit.repository.ts';
 export * from './types.ts';
+export { CLUSTER_CHANNELS, NOTIFY_MAX_BYTES, type ClusterRepository, type CameraLease, type ClusterNodeRecord } from './cluster.repository.ts';
+export { PgListener, type PgListenerOptions } from './pg-listener.ts';
