@@ -5,10 +5,12 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawReplyDef
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Config } from '../config/config.ts';
 import type { EventsRuntime } from '../events/events-runtime.ts';
+import type { AttendanceService } from '../services/attendance.service.ts';
 import type { AuthService } from '../services/auth.service.ts';
 import type { CameraPipeline } from '../services/camera-pipeline.service.ts';
 import type { CamerasService } from '../services/cameras.service.ts';
 import type { ClassifierService } from '../services/classifier.service.ts';
+import type { EnrollmentService } from '../services/enrollment.service.ts';
 import type { GalleryService } from '../services/gallery.service.ts';
 import type { ImportService } from '../services/import.service.ts';
 import type { PeopleService } from '../services/people.service.ts';
@@ -17,6 +19,7 @@ import type { SessionsService } from '../services/sessions.service.ts';
 import type { VisionPool } from '../vision/vision-pool.ts';
 import { installAuth, maskKeyInUrl } from './auth.ts';
 import { installErrorHandling } from './problem.ts';
+import { attendanceRoutes } from './routes/attendance.routes.ts';
 import { installHardening, prepareHardening } from './hardening.ts';
 import { installAudit } from './audit.ts';
 import { auditRoutes } from './routes/audit.routes.ts';
@@ -24,7 +27,9 @@ import { privacyRoutes } from './routes/privacy.routes.ts';
 import type { PrivacyService } from '../services/privacy.service.ts';
 import type { AuditService } from '../services/audit.service.ts';
 import { cameraRoutes } from './routes/cameras.routes.ts';
+import { clusterRoutes, type ClusterStatusSource } from './routes/cluster.routes.ts';
 import { classifierRoutes } from './routes/classifier.routes.ts';
+import { enrollmentsRoutes } from './routes/enrollments.routes.ts';
 import { eventsRoutes } from './routes/events.routes.ts';
 import { importRoutes } from './routes/import.routes.ts';
 import { keyRoutes } from './routes/keys.routes.ts';
@@ -49,8 +54,12 @@ export interface ApiServices {
   sessions: SessionsService;
   pipeline: CameraPipeline;
   cameras: CamerasService;
+  enrollments: EnrollmentService;
+  attendance: AttendanceService;
   audit: AuditService;
   privacy: PrivacyService;
+  /** Several nodes on one PostgreSQL (issue 9); null or absent with one node. */
+  cluster?: ClusterStatusSource | null;
 }
 
 export interface ServerDeps {
@@ -64,7 +73,24 @@ export interface ServerDeps {
 /** A group of routes; each file under routes/ exports one. */
 export type RouteModule = (app: ApiApp, deps: ServerDeps) => void;
 
-const ROUTES: RouteModule[] = [systemRoutes, keyRoutes, peopleRoutes, importRoutes, recognitionRoutes, classifierRoutes, sessionsRoutes, eventsRoutes, statusRoutes, cameraRoutes, streamRoutes, auditRoutes, privacyRoutes];
+const ROUTES: RouteModule[] = [
+  systemRoutes,
+  keyRoutes,
+  peopleRoutes,
+  importRoutes,
+  recognitionRoutes,
+  classifierRoutes,
+  sessionsRoutes,
+  eventsRoutes,
+  statusRoutes,
+  cameraRoutes,
+  streamRoutes,
+  enrollmentsRoutes,
+  attendanceRoutes,
+  auditRoutes,
+  privacyRoutes,
+  clusterRoutes,
+];
 
 /** Builds the HTTP server with every route registered; the caller listens and closes it. */
 export async function buildServer(deps: ServerDeps): Promise<ApiApp> {

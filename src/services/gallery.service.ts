@@ -204,7 +204,13 @@ export class GalleryService {
   verify(): Promise<InStepCheck> {
     return this.#lock.run(async () => {
       await this.#catchUp();
-      const check = await this.#check();
+      let check = await this.#check();
+      // Another node (or process) committed between the catch-up and the checksum's snapshot: that
+      // is not drift. Catch up to the snapshot's log head and compare again before rebuilding.
+      for (let tries = 0; tries < 3 && !check.inStep && check.store.latestSeq > this.#seenSeq; tries++) {
+        await this.#catchUp();
+        check = await this.#check();
+      }
       if (!check.inStep) {
         await this.#rebuild(`out of step: the index held ${check.gallery.count} templates, the store ${check.store.count}`);
       }

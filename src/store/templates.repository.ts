@@ -133,7 +133,7 @@ export class TemplatesRepository {
         if (isForeignKeyViolation(err)) throw new PersonNotFoundError(template.personId);
         throw err;
       }
-      await recordGalleryChanges(db, 'add', [template], template.createdAt);
+      await recordGalleryChanges(db, 'add', [template], template.createdAt, this.ctx.dialect);
     });
     return template;
   }
@@ -165,7 +165,7 @@ export class TemplatesRepository {
       if (!row) return null;
       await db.deleteFrom('face_templates').where('id', '=', id).execute();
       const ref: TemplateRef = { id: row.id, personId: row.person_id, modelId: row.model_id };
-      await recordGalleryChanges(db, 'remove', [ref], this.ctx.now());
+      await recordGalleryChanges(db, 'remove', [ref], this.ctx.now(), this.ctx.dialect);
       return ref;
     });
   }

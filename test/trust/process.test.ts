@@ -145,6 +145,10 @@ describe('crash safety: SIGKILL during imports and uploads', () => {
 
     const answeredFaces: string[] = [];
     const answeredPeople: string[] = [];
+    const answeredCheckIns: string[] = [];
+    // People to check in by hand during the bursts (each twice: the second must be refused, 409).
+    const attendees: string[] = [];
+    for (let i = 0; i < 20; i++) attendees.push((await call('POST', '/api/v1/people', { name: `Attendee ${i}` })).json.id as string);
     for (let round = 0; round < 2; round++) {
       // An import of many rows (new people whose faces are mostly duplicates of Anna: created and
       // refused in one unit of work), face uploads, and person creations, all at once; then SIGKILL.
@@ -164,6 +168,18 @@ describe('crash safety: SIGKILL during imports and uploads', () => {
             .catch(() => undefined),
         );
       }
+      // A check-in burst: every attendee not yet in, twice at once.
+      for (const personId of attendees) {
+        for (let k = 0; k < 2; k++) {
+          work.push(
+            call('POST', '/api/v1/attendance/mark', { personId })
+              .then((r) => {
+                if (r.status === 201) answeredCheckIns.push(r.json.id as string);
+              })
+              .catch(() => undefined),
+          );
+        }
+      }
       await new Promise((r) => setTimeout(r, 700 + round * 400));
       server.proc.kill('SIGKILL');
       await server.exited;
@@ -178,6 +194,12 @@ describe('crash safety: SIGKILL during imports and uploads', () => {
       const ids = new Set(faces.map((f) => f.id as string));
       for (const id of answeredFaces) expect([id, ids.has(id)]).toEqual([id, true]);
       for (const id of answeredPeople) expect((await call('GET', `/api/v1/people/${id}`)).status).toBe(200);
+      // Check-ins: every answered one is there, and nobody is in twice.
+      for (const id of answeredCheckIns) expect([id, (await call('GET', `/api/v1/attendance/logs/${id}`)).status]).toEqual([id, 200]);
+      const logs = (await call('GET', '/api/v1/attendance/logs?limit=1000')).json.items as Json[];
+      const perPerson = new Map<string, number>();
+      for (const l of logs) perPerson.set(l.personId as string, (perPerson.get(l.personId as string) ?? 0) + 1);
+      expect([...perPerson.values()].filter((n) => n > 1)).toEqual([]);
       // No imported person without a face: import rows are person + faces in one commit.
       const people = (await call('GET', '/api/v1/people?limit=1000')).json.items as Json[];
       for (const p of people.filter((x) => typeof x.externalId === 'string' && x.externalId.startsWith('r'))) {
