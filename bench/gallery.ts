@@ -29,6 +29,7 @@ import { ExactIndex } from '../src/gallery/exact-index.ts';
 import { DEFAULT_HNSW_PARAMS, HnswIndex, type HnswQuantization } from '../src/gallery/hnsw-index.ts';
 import { median, printTable, quantile, writeResults } from './report.ts';
 import { seededRandom } from '../src/domain/random.ts';
+import { decideIdentity, type IdentityDecision, type IdentityPolicy } from '../src/domain/identity.ts';
 
 const DATASETS = '/work/shared/datasets';
 const CACHE_FILE = projectPath('.cache/gallery-bench-embeddings.bin');
@@ -280,7 +281,22 @@ interface GroundTruth {
   queries: Float32Array[];
   top10: string[][];
   top1Similarity: number[];
+  /** The identity decision on exact search's top DECISION_K (what the server would answer). */
+  decisions: IdentityDecision[];
 }
+
+/** The server's search size (identity.searchK) and identity policy with fr_feature's calibrated threshold. */
+const DECISION_K = 20;
+const DECISION_POLICY: IdentityPolicy = { searchThreshold: 0.5, minMargin: 0.05, scoring: { strategy: 'best' } };
+
+function decide(real: RealEmbeddings, matches: readonly { id: string; similarity: number }[], k: number): IdentityDecision {
+  const templateMatches = matches.map((m) => ({ personId: personOfTemplate(real, m.id), similarity: m.similarity }));
+  const full = matches.length >= k;
+  return decideIdentity({ faceFound: true, matches: templateMatches, ...(full ? { candidateFloor: matches[matches.length - 1]!.similarity } : {}) }, DECISION_POLICY);
+}
+
+const sameDecision = (a: IdentityDecision, b: IdentityDecision): boolean =>
+  a.decision === b.decision && (a.decision === 'match' ? b.decision === 'match' && a.personId === b.personId : b.decision === 'unknown' && a.reason === b.reason);
 
 interface ExactResult {
   size: number;
@@ -319,6 +335,11 @@ interface HnswResult {
   recallAt1: number;
   /** As recallAt1, or HNSW's top-1 is another template of the same person as exact's top-1. */
   identityRecallAt1: number;
+  /** The identity decision (threshold 0.5, margin 0.05, top 20) on HNSW's results equals the one on exact's. */
+  decisionAgreement: number;
+  /** Queries exact search names a person for, and of those, how many HNSW names differently or not at all. */
+  exactMatches: number;
+  matchesChanged: number;
   recallAt10: number;
 }
 
@@ -358,7 +379,7 @@ async function measureSize(real: RealEmbeddings, size: number, options: BenchOpt
 
   // Queries: noisy re-captures (0.64–0.89 cosine) of random stored templates.
   const random = seededRandom(size);
-  const truth: GroundTruth = { queries: [], top10: [], top1Similarity: [] };
+  const truth: GroundTruth = { queries: [], top10: [], top1Similarity: [], decisions: [] };
   const queryToTarget: number[] = [];
   for (let q = 0; q < options.queries; q++) {
     const target = exact.vectorOf(templateId(Math.floor(random() * size)))!;
@@ -383,6 +404,7 @@ async function measureSize(real: RealEmbeddings, size: number, options: BenchOpt
     truth.top1Similarity.push(top[0]!.similarity);
     if (top.length > 1) top1Gap.push(top[0]!.similarity - top[1]!.similarity);
   }
+  for (const query of truth.queries) truth.decisions.push(decide(real, exact.search(query, DECISION_K), DECISION_K));
   // What the data looks like: how close each synthetic person's nearest other template is.
   const nearestOther: number[] = [];
   if (size > real.count) {
@@ -398,6 +420,11 @@ async function measureSize(real: RealEmbeddings, size: number, options: BenchOpt
     nearestOtherSimilarity: { p10: quantile(nearestOther, 0.1), p50: median(nearestOther), p90: quantile(nearestOther, 0.9) },
     queryToTargetSimilarity: { p10: quantile(queryToTarget, 0.1), p50: median(queryToTarget), p90: quantile(queryToTarget, 0.9) },
     queryTop1Gap: { p10: quantile(top1Gap, 0.1), p50: median(top1Gap) },
+    exactDecisions: truth.decisions.reduce<Record<string, number>>((counts, d) => {
+      const key = d.decision === 'match' ? 'match' : d.reason;
+      counts[key] = (counts[key] ?? 0) + 1;
+      return counts;
+    }, {}),
   };
   console.error(`data: ${JSON.stringify(data)}`);
   const exactResult: ExactResult = {
@@ -467,7 +494,7 @@ async function measureSize(real: RealEmbeddings, size: number, options: BenchOpt
       for (let j = 0; j < 500; j++) holder.hnsw!.remove(`extra-${j}`);
       const removePerSecond = 500 / ((performance.now() - t0) / 1000);
 
-      const measureSearch = (index: HnswIndex): Pick<HnswResult, 'top1' | 'top10' | 'recallAt1' | 'identityRecallAt1' | 'recallAt10'> => {
+      const measureSearch = (index: HnswIndex): Pick<HnswResult, 'top1' | 'top10' | 'recallAt1' | 'identityRecallAt1' | 'recallAt10' | 'decisionAgreement' | 'exactMatches' | 'matchesChanged'> => {
         const top1: number[] = [];
         const top10: number[] = [];
         let hits1 = 0;
@@ -491,8 +518,29 @@ async function measureSize(real: RealEmbeddings, size: number, options: BenchOpt
           const expected = new Set(truth.top10[q]);
           hits10 += ten.filter((m) => expected.has(m.id)).length / expected.size;
         });
+        let agreements = 0;
+        let exactMatches = 0;
+        let matchesChanged = 0;
+        truth.queries.forEach((query, q) => {
+          const expected = truth.decisions[q]!;
+          const got = decide(real, index.search(query, DECISION_K), DECISION_K);
+          if (sameDecision(expected, got)) agreements++;
+          if (expected.decision === 'match') {
+            exactMatches++;
+            if (!sameDecision(expected, got)) matchesChanged++;
+          }
+        });
         const n = truth.queries.length;
-        return { top1: latency(top1), top10: latency(top10), recallAt1: hits1 / n, identityRecallAt1: identityHits1 / n, recallAt10: hits10 / n };
+        return {
+          top1: latency(top1),
+          top10: latency(top10),
+          recallAt1: hits1 / n,
+          identityRecallAt1: identityHits1 / n,
+          recallAt10: hits10 / n,
+          decisionAgreement: agreements / n,
+          exactMatches,
+          matchesChanged,
+        };
       };
 
       const built: HnswResult = {
@@ -512,7 +560,7 @@ async function measureSize(real: RealEmbeddings, size: number, options: BenchOpt
         ...measureSearch(holder.hnsw!),
       };
       hnswResults.push(built);
-      console.error(`  ef=${firstEf}: top-1 p50 ${built.top1.p50Ms.toFixed(3)} ms, recall@1 ${built.recallAt1.toFixed(4)} (same person ${built.identityRecallAt1.toFixed(4)})`);
+      console.error(`  ef=${firstEf}: top-1 p50 ${built.top1.p50Ms.toFixed(3)} ms, recall@1 ${built.recallAt1.toFixed(4)} (same person ${built.identityRecallAt1.toFixed(4)}, decisions ${built.decisionAgreement.toFixed(4)})`);
 
       if (otherEfs.length > 0) {
         // usearch fixes the search expansion at construction: save once, load with each ef.
@@ -536,7 +584,7 @@ async function measureSize(real: RealEmbeddings, size: number, options: BenchOpt
             ...measureSearch(loaded),
           };
           hnswResults.push(result);
-          console.error(`  ef=${ef}: top-1 p50 ${result.top1.p50Ms.toFixed(3)} ms, recall@1 ${result.recallAt1.toFixed(4)} (same person ${result.identityRecallAt1.toFixed(4)})`);
+          console.error(`  ef=${ef}: top-1 p50 ${result.top1.p50Ms.toFixed(3)} ms, recall@1 ${result.recallAt1.toFixed(4)} (same person ${result.identityRecallAt1.toFixed(4)}, decisions ${result.decisionAgreement.toFixed(4)})`);
         }
         await rm(dir, { recursive: true, force: true });
       }
@@ -556,6 +604,8 @@ interface DataStats {
   queryToTargetSimilarity: { p10: number; p50: number; p90: number };
   /** Exact top-1 minus top-2 similarity of the queries. */
   queryTop1Gap: { p10: number; p50: number };
+  /** What the identity decision on exact search's results says for the queries (match, ambiguous, …). */
+  exactDecisions: Record<string, number>;
 }
 
 interface SizeResult {
@@ -635,7 +685,7 @@ async function main(): Promise<void> {
   );
   printTable(
     `HNSW index (usearch; search on 1 thread, build on ${options.buildThreads})`,
-    ['templates', 'quant', 'M', 'ef', 'recall@1', 'same person@1', 'recall@10', 'top-1 p50 ms', 'top-1 p99 ms', 'top-10 p50 ms', 'top-10 p99 ms', 'batch add/s', 'single add/s', 'est. B/template', 'RSS B/template'],
+    ['templates', 'quant', 'M', 'ef', 'recall@1', 'same person@1', 'decision agreement', 'matches changed', 'recall@10', 'top-1 p50 ms', 'top-1 p99 ms', 'top-10 p50 ms', 'top-10 p99 ms', 'batch add/s', 'single add/s', 'est. B/template', 'RSS B/template'],
     results.flatMap(({ hnsw }) =>
       hnsw.map((h) => [
         String(h.size),
@@ -644,6 +694,8 @@ async function main(): Promise<void> {
         String(h.expansionSearch),
         h.recallAt1.toFixed(4),
         h.identityRecallAt1.toFixed(4),
+        h.decisionAgreement.toFixed(4),
+        `${h.matchesChanged}/${h.exactMatches}`,
         h.recallAt10.toFixed(4),
         ms(h.top1.p50Ms),
         ms(h.top1.p99Ms),
