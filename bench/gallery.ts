@@ -319,6 +319,9 @@ interface HnswResult {
   buildSeconds?: number;
   /** The graph was loaded from .cache/ (built by an earlier run with the same key; buildSeconds is that run's). */
   buildFromCache?: boolean;
+  /** Stored templates (of a random sample) that a search by their own vector does not return first. */
+  selfSearchMisses?: number;
+  selfSearchSample?: number;
   buildThreads?: number;
   /** Batch insert (addMany, --build-threads threads). */
   batchAddPerSecond?: number;
@@ -543,6 +546,18 @@ async function measureSize(real: RealEmbeddings, size: number, options: BenchOpt
         };
       };
 
+      // Reachability: a stored template searched by its own vector must come back first (an
+      // orphaned node, which usearch #735 makes with concurrent adds, never does).
+      const selfSample = Math.min(size, 2000);
+      let selfMisses = 0;
+      const selfRandom = seededRandom(size ^ 0x5bd1e995);
+      for (let j = 0; j < selfSample; j++) {
+        const id = templateId(Math.floor(selfRandom() * size));
+        const top = holder.hnsw.search(exact.vectorOf(id)!, 1)[0];
+        if (!top || (top.id !== id && top.similarity < 1 - 1e-6)) selfMisses++;
+      }
+      console.error(`  self-search misses: ${selfMisses}/${selfSample}`);
+
       const built: HnswResult = {
         size,
         quantization,
@@ -551,6 +566,8 @@ async function measureSize(real: RealEmbeddings, size: number, options: BenchOpt
         expansionSearch: firstEf!,
         buildSeconds,
         buildFromCache: fromCache,
+        selfSearchMisses: selfMisses,
+        selfSearchSample: selfSample,
         buildThreads: options.buildThreads,
         batchAddPerSecond: size / buildSeconds,
         singleAddPerSecond,
