@@ -185,6 +185,20 @@ describe('EnrollmentService (real store, gallery and bus; prepared analyses)', (
     expect(gallery.size).toBe(3);
   });
 
+  it('runs enrollments on two cameras at once, one per camera', async () => {
+    const s = service();
+    const a = await s.start({ mode: 'guided', person: { name: 'Ann' }, cameraId: 'door' });
+    await expect(s.start({ mode: 'guided', person: { name: 'Again' }, cameraId: 'door' })).rejects.toMatchObject({ code: 'enrollment_running' });
+    const b = await s.start({ mode: 'guided', person: { name: 'Other' }, cameraId: 'hall', trackId: 'track-9' });
+    await cameraFrame('door', 0);
+    await cameraFrame('hall', 5, 'track-9');
+    await cameraFrame('door', 1);
+    await cameraFrame('door', 2);
+    expect(s.get(a.id).status).toBe('complete');
+    expect(s.get(b.id)).toMatchObject({ status: 'capturing', progress: 33, guidance: { angle_name: 'left', angles_done: ['front'] } });
+    expect(events.filter((e) => e.camera_id === 'hall' && e.type === 'registration_angle_complete')).toHaveLength(1);
+  });
+
   it('refuses a flat photo turned in front of the camera as planar_spoof, saving nothing', async () => {
     const s = service();
     const started = await s.start({ mode: 'guided', person: { name: 'Print' } });
