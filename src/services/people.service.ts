@@ -310,10 +310,11 @@ export class PeopleService {
   }
 
   /**
-   * Adds the one usable face among `faces` (the analysis of one photo, embedded) to the person,
-   * or refuses it: for callers that analysed the image themselves (enrollment, import).
+   * The one usable face among `faces` (the analysis of one photo, embedded) as a template to be,
+   * or why there is none (no_face, several_faces, low_quality). No duplicate search: that happens
+   * where the template is saved.
    */
-  async addAnalyzedFace(personId: string, faces: readonly AnalyzedFace[], options: AddFacesOptions): Promise<FaceAddResult> {
+  prepareFace(faces: readonly AnalyzedFace[]): { status: 'ready'; face: NewFace; summary: FaceSummary } | Extract<FaceAddResult, { status: 'refused' }> {
     const usable = faces.filter((f) => f.quality.sizePx >= this.deps.minFaceSizePx);
     if (usable.length === 0) {
       if (faces.length > 0) {
@@ -343,6 +344,27 @@ export class PeopleService {
     }
     const embedding = face.embedding;
     if (!embedding) throw new AppError('vision_internal_error', 500, 'the face engine returned a face without an embedding');
+    return {
+      status: 'ready',
+      summary,
+      face: {
+        embedding,
+        pose: { label: poseLabel(face.pose), yawDeg: face.pose.yawDeg, pitchDeg: face.pose.pitchDeg, rollDeg: face.pose.rollDeg },
+        quality: face.quality.score,
+        thumbnail: this.deps.storeThumbnails ? (face.alignedJpeg ?? null) : null,
+      },
+    };
+  }
+
+  /**
+   * Adds the one usable face among `faces` (the analysis of one photo, embedded) to the person,
+   * or refuses it: for callers that analysed the image themselves (enrollment, import).
+   */
+  async addAnalyzedFace(personId: string, faces: readonly AnalyzedFace[], options: AddFacesOptions): Promise<FaceAddResult> {
+    const prepared = this.prepareFace(faces);
+    if (prepared.status === 'refused') return prepared;
+    const { summary, face } = prepared;
+    const embedding = face.embedding;
 
     return this.deps.gallery.commit(async (tx): Promise<FaceAddResult> => {
       const others = this.deps.gallery.searchOthers(embedding, this.deps.duplicateThreshold, personId, this.deps.searchK);
@@ -366,10 +388,10 @@ export class PeopleService {
         personId,
         modelId: embedding.modelId,
         embedding: embedding.vector,
-        pose: { label: poseLabel(face.pose), yawDeg: face.pose.yawDeg, pitchDeg: face.pose.pitchDeg, rollDeg: face.pose.rollDeg },
-        quality: face.quality.score,
+        pose: face.pose,
+        quality: face.quality,
         source: options.source,
-        thumbnail: this.deps.storeThumbnails ? (face.alignedJpeg ?? null) : null,
+        thumbnail: face.thumbnail ?? null,
       });
       const added: FaceAddResult = { status: 'added', template, face: summary };
       if (duplicate.duplicate) added.overriddenDuplicateOf = { personId: duplicate.personId, similarity: round(duplicate.similarity, 4) };
