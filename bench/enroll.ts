@@ -29,6 +29,7 @@ import { projectPath } from '../src/config/paths.ts';
 import { assessParallax } from '../src/domain/enrollment-liveness.ts';
 import type { Point } from '../src/domain/types.ts';
 import { EnrollmentService } from '../src/services/enrollment.service.ts';
+import { augmentImage } from '../src/vision/augment.ts';
 import { calibratedThresholds } from '../src/vision/engine-factory.ts';
 import { printTable, writeResults } from './report.ts';
 
@@ -175,6 +176,7 @@ async function main(): Promise<void> {
       livenessThreshold: config.vision.livenessThreshold,
       minFaceSizePx: config.vision.quality.minFaceSizePx,
       storeThumbnails: false,
+      augment: augmentImage,
     });
   const clearGallery = async () => {
     for (;;) {
@@ -315,6 +317,10 @@ async function main(): Promise<void> {
     const guidedEval = await evaluate('guided (5 angles)', guidedIds);
     const guidedMatch = await evaluate('guided (5 angles)', guidedIds, false);
     await clearGallery();
+    // Augmentation (seed 002): each chosen frame also mirrored, brightened, darkened and blurred.
+    const augmentedRun = await runGuided({ minLiveness: 0, augmentation: ['flip', 'brighter', 'darker', 'blur'] });
+    const augmentedMatch = await evaluate('guided + augmentation', augmentedRun.ids, false);
+    await clearGallery();
 
     const singleIds = new Map<string, string>();
     for (const person of ENROLLED) {
@@ -330,10 +336,11 @@ async function main(): Promise<void> {
     const singleCommon = singleEval.over(common);
     const guidedMatchCommon = guidedMatch.over(common);
     const singleMatchCommon = singleMatch.over(common);
+    const augmentedMatchCommon = augmentedMatch.over(common);
     results.recognitionOnGuidedEnrolled = {
       people: common,
       gated: { guided: guidedCommon, single: singleCommon },
-      matchingOnly: { guided: guidedMatchCommon, single: singleMatchCommon, guidedImpostorFalseAccept: guidedMatch.impostorFalseAccept, singleImpostorFalseAccept: singleMatch.impostorFalseAccept },
+      matchingOnly: { guided: guidedMatchCommon, single: singleMatchCommon, augmented: augmentedMatchCommon, augmentedImpostorFalseAccept: augmentedMatch.impostorFalseAccept, guidedImpostorFalseAccept: guidedMatch.impostorFalseAccept, singleImpostorFalseAccept: singleMatch.impostorFalseAccept },
       misses: { gatedGuided: guidedEval.misses, gatedSingle: singleEval.misses, matchingGuided: guidedMatch.misses, matchingSingle: singleMatch.misses },
     };
     printTable(
@@ -342,8 +349,10 @@ async function main(): Promise<void> {
       [
         ['guided (5 angles × 2 templates)', guidedMatchCommon.frontal, guidedMatchCommon.yaw45, guidedMatch.impostorFalseAccept, JSON.stringify(guidedMatch.misses)],
         ['single frontal photo', singleMatchCommon.frontal, singleMatchCommon.yaw45, singleMatch.impostorFalseAccept, JSON.stringify(singleMatch.misses)],
+        ['guided + augmentation (flip, ±30 % brightness, blur)', augmentedMatchCommon.frontal, augmentedMatchCommon.yaw45, augmentedMatch.impostorFalseAccept, JSON.stringify(augmentedMatch.misses)],
       ],
     );
+    console.log(`augmented enrollment: ${augmentedRun.outcomes.map((o) => `${o.person} ${o.status} ${o.templates} templates`).join('; ')}`);
     console.log(`\nmissed genuine probes of enrolled people — guided: ${JSON.stringify(guidedEval.misses)}; single: ${JSON.stringify(singleEval.misses)}`);
     printTable(
       `Through POST /recognize (gates on), over the ${common.length} people the guided flow enrolled (${common.join(', ')})`,
