@@ -365,7 +365,8 @@ const enrollmentSchema = z.strictObject({
   minParallax: z.number().min(0).max(1).default(0.08),
   /**
    * Extra templates made from each chosen frame (seed 002): "flip" (mirrored), "brighter", "darker"
-   * (±30 %), "blur". Off by default: on Pointing'04 it did not raise recall (npm run bench:enroll).
+   * (±30 %), "blur". Off by default: on Pointing'04 it lowered recall, the many templates per person
+   * crowding identity.searchK so answers turned "ambiguous" (npm run bench:enroll).
    */
   augmentation: z.array(z.enum(['flip', 'brighter', 'darker', 'blur'])).max(4).default([]),
 });
