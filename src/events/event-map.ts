@@ -134,6 +134,13 @@ export const EVENT_SCHEMAS = {
       at: z.string().describe('Check-in time, ISO 8601.'),
       camera: z.string(),
       session_id: z.string().nullable().optional(),
+      record_id: z.string().optional().describe('The check-in (GET /api/v1/attendance/logs).'),
+      external_id: z.string().nullable().optional().describe('Employee code, roll number.'),
+      day: z.string().optional().describe('Attendance day YYYY-MM-DD in attendance.timeZone.'),
+      late: z.boolean().optional().describe('After attendance.startTime plus the grace minutes.'),
+      minutes_late: z.number().int().optional(),
+      method: z.enum(['recognition', 'manual']).optional(),
+      confidence: similarity.nullable().optional().describe('Similarity of the identity decision; null for a manual mark.'),
       message: message('Checked in'),
     })
     .describe('A person was checked in (once per day, or once per recognition session).'),

@@ -29,9 +29,21 @@ import type { PersonSummary, RecognitionService } from './recognition.service.ts
  * decision reaches the events at once and the results from the next frame on.
  */
 
-/** Who the pipeline tells about people seen: the sessions service. */
+/** What a sighting carries besides the person: the track's evidence (attendance rules use it). */
+export interface SightingEvidence {
+  trackId: string;
+  /** The margin of the track's best match for the person; null before one. */
+  margin: number | null;
+  liveness: number | null;
+  /** The track's best-matching embedding for the person. */
+  embedding: { modelId: string; vector: Float32Array } | null;
+  /** The frame the person was seen in; null for the sighting that comes with an identity decision. */
+  frame: { seq: number; bytes: Uint8Array } | null;
+}
+
+/** Who the pipeline tells about people seen: sessions and attendance. */
 export interface SightingSink {
-  sighted(cameraId: string, personId: string, confidence: number, atMs: number): void;
+  sighted(cameraId: string, personId: string, confidence: number, atMs: number, evidence?: SightingEvidence): void;
 }
 
 export interface CameraPipelineDeps {
@@ -115,6 +127,8 @@ interface TrackState {
   declinedAtMs: number | null;
   approved: boolean;
   lastQuality: number;
+  /** The track's best match so far, for sightings' evidence. */
+  best: { personId: string; similarity: number; margin: number; embedding: { modelId: string; vector: Float32Array } } | null;
 }
 
 interface CameraRun {
@@ -231,7 +245,8 @@ export class CameraPipeline implements FramePipeline {
     if (deps.events.decisions) {
       this.unsubscribe.push(deps.events.decisions.register({ onDecision: (d) => this.onDecision(d) }));
     }
-    this.unsubscribe.push(deps.events.bus.subscribe((event) => this.onSystemReady(event.camera_id), { types: ['system_ready'] }));
+    // A reset sent to another node (several nodes, issue 9) reaches the node running the camera too.
+    this.unsubscribe.push(deps.events.bus.subscribe((event) => this.onSystemReady(event.camera_id), { types: ['system_ready'] }, { withRelayed: true }));
     this.gcTimer = setInterval(() => this.forgetIdleCameras(), 60_000);
     this.gcTimer.unref();
   }
@@ -396,7 +411,9 @@ export class CameraPipeline implements FramePipeline {
         this.countDrop(run, 'stale');
         continue;
       }
-      const analysis = this.deps.vision.analyze(frame.bytes, { embed: 'none', liveness: false, pose: 'fast' }).then(
+      // The tracker plans the frame: follow its faces by landmarks, or detect (see FaceTracker.planFrame).
+      const follow = run.tracker.planFrame(frame.receivedAtMs);
+      const analysis = this.deps.vision.analyze(frame.bytes, { embed: 'none', liveness: false, pose: 'fast', follow }).then(
         (result) => ({ ok: true as const, result }),
         (error: unknown) => ({ ok: false as const, error }),
       );
@@ -444,8 +461,9 @@ export class CameraPipeline implements FramePipeline {
     const now = frame.receivedAtMs;
     const faces = analysis.faces;
     const update = run.tracker.update(
-      faces.map((f) => ({ box: f.box, quality: { score: f.quality.score, pass: f.quality.pass }, pose: f.pose })),
+      faces.map((f) => ({ box: f.box, quality: { score: f.quality.score, pass: f.quality.pass }, pose: f.pose, ...(f.follow ? { follow: f.follow } : {}) })),
       now,
+      analysis.location,
     );
     this.handleLeft(run, update.left);
     for (const id of update.started) run.tracks.set(id, newTrackState(id));
@@ -467,7 +485,9 @@ export class CameraPipeline implements FramePipeline {
       this.announce(run, state, identity, now);
       const view = update.tracks.find((t) => t.id === trackId);
       if (view) this.maybeAsk(run, state, identity, view, now);
-      if (identity.status === 'known') this.deps.sessions?.sighted(run.cameraId, identity.personId, identity.similarity, now);
+      if (identity.status === 'known') {
+        this.deps.sessions?.sighted(run.cameraId, identity.personId, identity.similarity, now, sightingEvidence(state, identity.personId, frame));
+      }
       resultFaces.push(resultFace(trackId, face, state, identity));
     }
     if (toEmbed.length > 0) {
@@ -621,6 +641,10 @@ export class CameraPipeline implements FramePipeline {
     if (!state || run.abort.signal.aborted) return;
     if (liveness !== undefined) state.liveness = liveness;
     if (decision.person) state.people.set(decision.person.id, decision.person);
+    const d = decision.decision;
+    if (d.decision === 'match' && (state.best?.personId !== d.personId || d.similarity > state.best.similarity)) {
+      state.best = { personId: d.personId, similarity: d.similarity, margin: d.margin, embedding };
+    }
     const update = run.votes.addObservation(id, decision.decision, Math.max(0, face.quality.score));
     const identity = update.identity;
     if (update.changed && identity.status !== 'pending') {
@@ -674,7 +698,7 @@ export class CameraPipeline implements FramePipeline {
         confidence: clampCosine(identity.similarity),
         message: `Welcome, ${person.name}`,
       });
-      this.deps.sessions?.sighted(run.cameraId, identity.personId, identity.similarity, now);
+      this.deps.sessions?.sighted(run.cameraId, identity.personId, identity.similarity, now, sightingEvidence(state, identity.personId, null));
       return;
     }
     // Only a settled "nobody" is announced: a split vote (ambiguous) or a suspected spoof keeps waiting.
@@ -801,6 +825,18 @@ function newTrackState(id: string): TrackState {
     declinedAtMs: null,
     approved: false,
     lastQuality: 0,
+    best: null,
+  };
+}
+
+function sightingEvidence(state: TrackState, personId: string, frame: Frame | null): SightingEvidence {
+  const best = state.best?.personId === personId ? state.best : null;
+  return {
+    trackId: state.id,
+    margin: best ? round(best.margin) : null,
+    liveness: state.liveness,
+    embedding: best?.embedding ?? null,
+    frame: frame ? { seq: frame.seq, bytes: frame.bytes } : null,
   };
 }
 

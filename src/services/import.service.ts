@@ -1,7 +1,7 @@
 import { AppError } from '../domain/errors.ts';
 import { DuplicateExternalIdError, type NewPerson, type Person, type Store } from '../store/index.ts';
-import type { AnalyzeResult } from '../vision/analysis.ts';
-import type { FaceAddResult, FaceAnalyzer, ImageFetcher, NewFace, PeopleService } from './people.service.ts';
+import type { AnalyzedFace, AnalyzeResult } from '../vision/analysis.ts';
+import type { FaceAddResult, FaceAnalyzer, ImageFetcher, PeopleService } from './people.service.ts';
 
 /*
  * Bulk import of people with their face photos (an HR export, a class list, a folder of photos).
@@ -85,7 +85,7 @@ export interface ImportResult {
 
 export interface ImportServiceDeps {
   store: Pick<Store, 'people'>;
-  people: Pick<PeopleService, 'create' | 'addAnalyzedFace' | 'delete' | 'prepareFace' | 'createWithFaces'>;
+  people: Pick<PeopleService, 'create' | 'addAnalyzedFace' | 'createWithAnalyzedFaces' | 'delete'>;
   vision: FaceAnalyzer;
   /** Fetches a photo URL (with SSRF protection); absent = URL photos are refused as url_not_allowed. */
   fetchImage?: ImageFetcher;
@@ -211,11 +211,20 @@ export class ImportService {
     }
     if (withFaces.length === 0) return failedNoFace(base, person, photoResults);
 
+    // A new person is created together with their faces in one unit of work: a crash (or a refusal
+    // of every face) leaves no person without faces behind.
+    let created = false;
+    let outcomes: FaceAddResult[];
+    const faceSets = withFaces.map((p) => p.analysis.faces);
     if (!person) {
       const input: NewPerson = { externalId, name, email: clean(row.email), department: clean(row.department), type: clean(row.type) };
       try {
-        const outcome = await this.#createWithFaces(input, withFaces, photos, photoResults);
-        if (outcome) return { ...base, ...outcome };
+        const made = await this.deps.people.createWithAnalyzedFaces(input, faceSets, { source: 'import' });
+        outcomes = made.results;
+        if (made.person) {
+          person = made.person;
+          created = true;
+        }
       } catch (err) {
         if (!(err instanceof DuplicateExternalIdError)) throw err;
         // Taken by another writer between the check and the insert.
@@ -223,15 +232,16 @@ export class ImportService {
         if (!taken) throw err;
         if (onExisting === 'skip') return skippedExisting(base, taken, row);
         person = taken;
+        outcomes = await this.#addEach(taken.id, faceSets);
       }
-      if (!person) return failedNoFace(base, null, photoResults);
+    } else {
+      outcomes = await this.#addEach(person.id, faceSets);
     }
 
-    // An existing person: each photo is its own unit of work (no half-made person can be left).
     let templatesAdded = 0;
     let duplicateOf: string | undefined;
-    for (const p of withFaces) {
-      const outcome: FaceAddResult = await this.deps.people.addAnalyzedFace(person.id, p.analysis.faces, { source: 'import' });
+    withFaces.forEach((p, i) => {
+      const outcome = outcomes[i]!;
       const at = photos.indexOf(p);
       if (outcome.status === 'added') {
         templatesAdded++;
@@ -245,9 +255,9 @@ export class ImportService {
         if (outcome.similarity !== undefined) refused.similarity = outcome.similarity;
         photoResults[at] = refused;
       }
-    }
+    });
 
-    if (templatesAdded === 0) {
+    if (templatesAdded === 0 || !person) {
       if (duplicateOf !== undefined) {
         return {
           ...base,
@@ -259,12 +269,12 @@ export class ImportService {
           photos: photoResults,
         };
       }
-      return failedNoFace(base, person, photoResults);
+      return failedNoFace(base, created ? null : person, photoResults);
     }
     const refusedCount = photoResults.filter((p) => p.status === 'refused').length;
     return {
       ...base,
-      status: 'updated',
+      status: created ? 'added' : 'updated',
       personId: person.id,
       templatesAdded,
       reason: null,
@@ -273,68 +283,11 @@ export class ImportService {
     };
   }
 
-  /**
-   * A new person and every usable face in ONE unit of work (PeopleService.createWithFaces): a crash
-   * leaves neither a faceless person nor stray templates. A face that duplicates someone else's is
-   * refused on its own and the rest are tried again without it, as photos are judged one by one
-   * for an existing person. Returns the row's outcome, or undefined when no face was usable (the
-   * refusals are in photoResults).
-   */
-  async #createWithFaces(
-    input: NewPerson,
-    withFaces: Extract<Analysed, { analysis: AnalyzeResult }>[],
-    photos: Analysed[],
-    photoResults: ImportPhotoResult[],
-  ): Promise<Omit<ImportRowResult, 'index' | 'externalId' | 'name'> | undefined> {
-    const ready: { at: number; face: NewFace }[] = [];
-    for (const p of withFaces) {
-      const at = photos.indexOf(p);
-      const prepared = this.deps.people.prepareFace(p.analysis.faces);
-      if (prepared.status === 'ready') ready.push({ at, face: prepared.face });
-      else photoResults[at] = { photo: photoLabel(p.photo), status: 'refused', reason: prepared.reason, message: prepared.message };
-    }
-    let duplicateOf: string | undefined;
-    while (ready.length > 0) {
-      const saved = await this.deps.people.createWithFaces({ person: input }, ready.map((r) => r.face), { source: 'import' });
-      if (saved.status === 'refused') {
-        const [bad] = ready.splice(saved.faceIndex, 1);
-        photoResults[bad!.at] = {
-          photo: photoLabel(photos[bad!.at]!.photo),
-          status: 'refused',
-          reason: 'duplicate',
-          message: saved.message,
-          duplicateOf: saved.duplicateOf,
-          similarity: saved.similarity,
-        };
-        duplicateOf ??= saved.duplicateOf;
-        continue;
-      }
-      saved.templates.forEach((template, i) => {
-        const at = ready[i]!.at;
-        photoResults[at] = { photo: photoLabel(photos[at]!.photo), status: 'added', templateId: template.id };
-      });
-      const refusedCount = photoResults.filter((p) => p.status === 'refused').length;
-      const added = saved.templates.length;
-      return {
-        status: 'added',
-        personId: saved.person.id,
-        templatesAdded: added,
-        reason: null,
-        message: `${added} face${added === 1 ? '' : 's'} added${refusedCount > 0 ? `, ${refusedCount} photo${refusedCount === 1 ? '' : 's'} refused` : ''}`,
-        photos: photoResults,
-      };
-    }
-    if (duplicateOf !== undefined) {
-      return {
-        status: 'skipped',
-        personId: duplicateOf,
-        templatesAdded: 0,
-        reason: 'duplicate_face',
-        message: `the face already belongs to person ${duplicateOf}`,
-        photos: photoResults,
-      };
-    }
-    return undefined;
+  /** Adds each photo's face to an existing person, in order (each sees the ones before). */
+  async #addEach(personId: string, faceSets: ReadonlyArray<readonly AnalyzedFace[]>): Promise<FaceAddResult[]> {
+    const outcomes: FaceAddResult[] = [];
+    for (const faces of faceSets) outcomes.push(await this.deps.people.addAnalyzedFace(personId, faces, { source: 'import' }));
+    return outcomes;
   }
 
   #unexpected(row: ImportRowInput, index: number, err: unknown): ImportRowResult {

@@ -101,6 +101,8 @@ export interface EventsTable {
   track_id: string | null;
   /** The payload, JSON. */
   data: string;
+  /** PostgreSQL only (0007_cluster): the ring's order, taken at write time in commit order. */
+  seq?: Generated<number>;
 }
 
 export interface CamerasTable {
@@ -118,6 +120,64 @@ export interface CamerasTable {
   origin: string;
   created_at: number;
   updated_at: number;
+  /** The node the camera is assigned to (0007_cluster); null = any node. */
+  node_id: string | null;
+}
+
+export interface CameraLeasesTable {
+  camera_id: string;
+  node_id: string;
+  /** Epoch ms of the database's clock. */
+  expires_at: number;
+}
+
+export interface ClusterNodesTable {
+  node_id: string;
+  started_at: number;
+  last_seen: number;
+}
+
+export interface AttendanceTable {
+  id: string;
+  person_id: string;
+  /** 'YYYY-MM-DD' in the configured time zone, after the day boundary. */
+  attendance_day: string;
+  check_in_at: number;
+  /** The last sighting of the day (= check_in_at until a later one). */
+  check_out_at: number;
+  minutes_late: number;
+  /** 'recognition' | 'manual' */
+  method: string;
+  camera_id: string | null;
+  session_id: string | null;
+  track_id: string | null;
+  similarity: number | null;
+  margin: number | null;
+  liveness: number | null;
+  agreeing_frames: number | null;
+  model_id: string | null;
+  embedding: Buffer | null;
+  snapshot: Buffer | null;
+  note: string | null;
+  marked_by: string | null;
+  revoked: number;
+  revoked_reason: string | null;
+  revoked_by: string | null;
+  revoked_at: number | null;
+  created_at: number;
+}
+
+export interface AuditLogTable {
+  id: Generated<number>;
+  at: number;
+  actor: string;
+  actor_name: string | null;
+  ip: string | null;
+  action: string;
+  target_type: string | null;
+  target_id: string | null;
+  /** JSON object; never images or secrets. */
+  details: string;
 }
 
 export interface Database {
@@ -130,6 +190,10 @@ export interface Database {
   events: EventsTable;
   sessions: SessionsTable;
   session_sightings: SessionSightingsTable;
+  attendance: AttendanceTable;
+  audit_log: AuditLogTable;
+  camera_leases: CameraLeasesTable;
+  cluster_nodes: ClusterNodesTable;
 }
 
 export type Dialect = 'sqlite' | 'postgres';
