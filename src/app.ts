@@ -5,15 +5,21 @@ import { ClusterNode, clusterNodeId } from './cluster/cluster-node.ts';
 import type { Config } from './config/config.ts';
 import { startEventsRuntime, type EventsRuntime } from './events/events-runtime.ts';
 import { projectPath } from './config/paths.ts';
+import { AuditService } from './services/audit.service.ts';
+import { PrivacyService } from './services/privacy.service.ts';
+import { RetentionService } from './services/retention.service.ts';
 import { AuthService } from './services/auth.service.ts';
 import { CameraPipeline } from './services/camera-pipeline.service.ts';
 import { CamerasService } from './services/cameras.service.ts';
 import { ClassifierService } from './services/classifier.service.ts';
+import { EnrollmentService } from './services/enrollment.service.ts';
 import { GalleryService } from './services/gallery.service.ts';
 import { ImportService } from './services/import.service.ts';
 import { PeopleService } from './services/people.service.ts';
 import { CosineGalleryScorer, identityPolicyFor, RecognitionService } from './services/recognition.service.ts';
 import { SessionsService } from './services/sessions.service.ts';
+import { AttendanceService } from './services/attendance.service.ts';
+import { NegativeExamples } from './services/negative-examples.ts';
 import { trackVoteConfigFor } from './domain/track-identity.ts';
 import { fetchImage } from './sources/url-image.ts';
 import { migrateToLatest, openDatabase, type Store } from './store/index.ts';
@@ -44,7 +50,13 @@ export async function openStore(config: Config, log: (message: string) => void =
     const applied = await migrateToLatest(store);
     if (applied.length > 0) log(`database ${store.location}: applied migrations ${applied.join(', ')}`);
     // Images stored before the no-images setting was turned on are removed, not just hidden.
-    if (!config.privacy.storeImages) await store.templates.purgeThumbnails();
+    if (!config.privacy.storeImages) {
+      await store.templates.purgeThumbnails();
+      await store.attendance.purgeSnapshots();
+    }
+    // A key set after templates were stored: seal the old ones now, not when they are next written.
+    const sealed = await store.templates.sealPlaintext();
+    if (sealed > 0) log(`encrypted ${sealed} embeddings stored before trust.embeddingKey was set`);
     return store;
   } catch (err) {
     await store.close();
@@ -64,6 +76,8 @@ export interface Services {
   recognition: RecognitionService;
   importer: ImportService;
   classifier: ClassifierService;
+  /** Revoked check-ins' faces, which the identity decision does not name their person for. */
+  negatives: NegativeExamples;
   close(): Promise<void>;
 }
 
@@ -75,6 +89,8 @@ export async function createServices(config: Config, log: (message: string) => v
     dir: join(resolve(config.dataDir), 'gallery'),
     saveEveryMs: config.gallery.saveEveryMs,
     hnswAboveTemplates: config.gallery.hnswAboveTemplates,
+    // Sealed embeddings must not have clear copies in index files: rebuild at start instead.
+    persist: config.trust.embeddingKey === undefined,
     log,
   });
   let vision: VisionPool;
@@ -102,6 +118,8 @@ export async function createServices(config: Config, log: (message: string) => v
     const importer = new ImportService({ store, people, vision, fetchImage: fetchUrl, storeThumbnails: config.privacy.storeImages, log });
     const classifier = new ClassifierService(store.templates, { modelId, dir: join(resolve(config.dataDir), 'classifier'), log });
     const trained = await classifier.load();
+    const negatives = new NegativeExamples(store.attendance, modelId);
+    await negatives.load();
     if (config.identity.classifier === 'svm' && !trained) {
       log('identity.classifier is "svm" but no SVM is trained yet: recognition uses the cosine search until POST /api/v1/system/train-model');
     }
@@ -115,6 +133,7 @@ export async function createServices(config: Config, log: (message: string) => v
       modelId,
       policy: identityPolicyFor(config, thresholds.search),
       verifyThreshold: thresholds.verify,
+      negatives,
     });
     return {
       store,
@@ -124,6 +143,7 @@ export async function createServices(config: Config, log: (message: string) => v
       recognition,
       importer,
       classifier,
+      negatives,
       async close() {
         await vision.close();
         await gallery.close();
@@ -140,7 +160,7 @@ export async function createServices(config: Config, log: (message: string) => v
 
 export async function createApp(config: Config, log: (message: string) => void = () => {}): Promise<App> {
   const services = await createServices(config, log);
-  const { store, vision, gallery, people, recognition, importer, classifier } = services;
+  const { store, vision, gallery, people, recognition, importer, classifier, negatives } = services;
   let server: ApiApp;
   let events: EventsRuntime;
   const cluster = store.dialect === 'postgres' ? new ClusterNode({ nodeId: clusterNodeId(config), url: config.database.url!, config: config.cluster, store, log }) : null;
@@ -155,24 +175,64 @@ export async function createApp(config: Config, log: (message: string) => void =
     await services.close();
     throw err;
   }
-  const sessions = new SessionsService({ store, log });
+  // Attendance is created below; sessions only call this at report time.
+  const sessions: SessionsService = new SessionsService({ store, log, settleCheckIns: (): Promise<void> => attendance.flush() });
   const thresholds = calibratedThresholds(config);
+  const attendance: AttendanceService = new AttendanceService({
+    store,
+    bus: events.bus,
+    config: config.attendance,
+    searchThreshold: thresholds.search,
+    livenessThreshold: config.vision.livenessThreshold,
+    storeImages: config.privacy.storeImages,
+    sessionOn: (cameraId): string | undefined => sessions.runningOn(cameraId),
+    negatives,
+    log,
+  });
   const pipeline = new CameraPipeline({
     vision,
     recognition,
     recognitionLog: store.recognitionLog,
     events: { bus: events.bus, state: events.state, decisions: events.decisions },
-    sessions,
+    // Every sighting goes to the sessions and to attendance.
+    sessions: {
+      sighted: (cameraId, personId, confidence, atMs, evidence) => {
+        sessions.sighted(cameraId, personId, confidence, atMs);
+        attendance.sighted(cameraId, personId, confidence, atMs, evidence);
+      },
+    },
     config: config.realtime,
     vote: trackVoteConfigFor(thresholds.search, config.identity.minMargin),
     modelId: embeddingModelIdFor(config.vision).modelId,
     log,
   });
   const cameras = new CamerasService({ cameras: store.cameras, pipeline, config, log, ...(cluster ? { ownership: cluster } : {}) });
+  const enrollments = new EnrollmentService({
+    vision,
+    people,
+    bus: events.bus,
+    cameras: pipeline,
+    decisions: events.decisions,
+    config: config.enrollment,
+    verifyThreshold: thresholds.verify,
+    livenessThreshold: config.vision.livenessThreshold,
+    minFaceSizePx: config.vision.quality.minFaceSizePx,
+    storeThumbnails: config.privacy.storeImages,
+    log,
+  });
+  const retention = new RetentionService({
+    recognitionLog: store.recognitionLog,
+    events: store.events,
+    snapshotsDir: join(resolve(config.dataDir), 'snapshots'),
+    retention: config.trust.retention,
+    log,
+  });
   try {
     await sessions.start();
+    attendance.start();
     await cameras.start();
     await cluster?.start({ bus: events.bus, decisions: events.decisions, gallery, cameras });
+    retention.start();
     const auth = new AuthService(store.apiKeys);
     const firstKey = await auth.ensureAdminKey();
     if (firstKey) {
@@ -181,15 +241,34 @@ export async function createApp(config: Config, log: (message: string) => void =
     server = await buildServer({
       config,
       vision,
-      services: { auth, gallery, people, recognition, import: importer, classifier, sessions, events, pipeline, cameras, cluster },
+      services: {
+        auth,
+        gallery,
+        people,
+        recognition,
+        import: importer,
+        classifier,
+        sessions,
+        events,
+        pipeline,
+        cameras,
+        enrollments,
+        attendance,
+        audit: new AuditService(store.audit),
+        privacy: new PrivacyService(store),
+        cluster,
+      },
       version: VERSION,
       startedAt: new Date(),
     });
   } catch (err) {
+    await enrollments.close();
+    await retention.close();
     await cameras.close();
     await cluster?.close();
     await pipeline.close();
     await sessions.close();
+    await attendance.close();
     await events.close();
     await services.close();
     throw err;
@@ -204,10 +283,13 @@ export async function createApp(config: Config, log: (message: string) => void =
     cluster,
     async close() {
       await server.close();
+      await enrollments.close();
+      await retention.close();
       await cameras.close();
       await cluster?.close();
       await pipeline.close();
       await sessions.close();
+      await attendance.close();
       await events.close();
       await services.close();
     },

@@ -5,10 +5,12 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawReplyDef
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Config } from '../config/config.ts';
 import type { EventsRuntime } from '../events/events-runtime.ts';
+import type { AttendanceService } from '../services/attendance.service.ts';
 import type { AuthService } from '../services/auth.service.ts';
 import type { CameraPipeline } from '../services/camera-pipeline.service.ts';
 import type { CamerasService } from '../services/cameras.service.ts';
 import type { ClassifierService } from '../services/classifier.service.ts';
+import type { EnrollmentService } from '../services/enrollment.service.ts';
 import type { GalleryService } from '../services/gallery.service.ts';
 import type { ImportService } from '../services/import.service.ts';
 import type { PeopleService } from '../services/people.service.ts';
@@ -17,9 +19,17 @@ import type { SessionsService } from '../services/sessions.service.ts';
 import type { VisionPool } from '../vision/vision-pool.ts';
 import { installAuth, maskKeyInUrl } from './auth.ts';
 import { installErrorHandling } from './problem.ts';
+import { attendanceRoutes } from './routes/attendance.routes.ts';
+import { installHardening, prepareHardening } from './hardening.ts';
+import { installAudit } from './audit.ts';
+import { auditRoutes } from './routes/audit.routes.ts';
+import { privacyRoutes } from './routes/privacy.routes.ts';
+import type { PrivacyService } from '../services/privacy.service.ts';
+import type { AuditService } from '../services/audit.service.ts';
 import { cameraRoutes } from './routes/cameras.routes.ts';
 import { clusterRoutes, type ClusterStatusSource } from './routes/cluster.routes.ts';
 import { classifierRoutes } from './routes/classifier.routes.ts';
+import { enrollmentsRoutes } from './routes/enrollments.routes.ts';
 import { eventsRoutes } from './routes/events.routes.ts';
 import { importRoutes } from './routes/import.routes.ts';
 import { keyRoutes } from './routes/keys.routes.ts';
@@ -46,6 +56,10 @@ export interface ApiServices {
   cameras: CamerasService;
   /** Several nodes on one PostgreSQL (issue 9); null or absent with one node. */
   cluster?: ClusterStatusSource | null;
+  enrollments: EnrollmentService;
+  attendance: AttendanceService;
+  audit: AuditService;
+  privacy: PrivacyService;
 }
 
 export interface ServerDeps {
@@ -59,7 +73,24 @@ export interface ServerDeps {
 /** A group of routes; each file under routes/ exports one. */
 export type RouteModule = (app: ApiApp, deps: ServerDeps) => void;
 
-const ROUTES: RouteModule[] = [systemRoutes, keyRoutes, peopleRoutes, importRoutes, recognitionRoutes, classifierRoutes, sessionsRoutes, eventsRoutes, statusRoutes, cameraRoutes, streamRoutes, clusterRoutes];
+const ROUTES: RouteModule[] = [
+  systemRoutes,
+  keyRoutes,
+  peopleRoutes,
+  importRoutes,
+  recognitionRoutes,
+  classifierRoutes,
+  sessionsRoutes,
+  eventsRoutes,
+  statusRoutes,
+  cameraRoutes,
+  streamRoutes,
+  enrollmentsRoutes,
+  attendanceRoutes,
+  auditRoutes,
+  privacyRoutes,
+  clusterRoutes,
+];
 
 /** Builds the HTTP server with every route registered; the caller listens and closes it. */
 export async function buildServer(deps: ServerDeps): Promise<ApiApp> {
@@ -79,6 +110,7 @@ export async function buildServer(deps: ServerDeps): Promise<ApiApp> {
       },
     },
     bodyLimit: deps.config.vision.image.maxBytes * 2,
+    trustProxy: deps.config.security.trustProxy,
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -87,7 +119,10 @@ export async function buildServer(deps: ServerDeps): Promise<ApiApp> {
   // request before auth can answer 401, or the refused upgrade's socket is never destroyed (and
   // server.close() waits for it forever). One registration serves every WebSocket route (events, stream).
   await app.register(fastifyWebsocket, { options: { maxPayload: deps.config.vision.image.maxBytes * 2 } });
+  prepareHardening(app);
   installAuth(app, deps.services.auth);
+  await installHardening(app, deps.config.security);
+  installAudit(app, deps.services.audit);
 
   await app.register(fastifySwagger, {
     openapi: {

@@ -314,6 +314,167 @@ const clusterSchema = z.strictObject({
   reconnectMaxMs: z.number().int().min(50).default(10_000),
 });
 
+const enrollmentAngleSchema = z.strictObject({
+  /** front, left, right, up, down … (the events' angle_name; stored as the template's pose label, "front" as "frontal"). */
+  name: z.string().min(1).max(40),
+  /** Target yaw, degrees (> 0 = the subject turned to their own left). */
+  yawDeg: z.number().min(-90).max(90),
+  /** Target pitch, degrees (> 0 = looking up). */
+  pitchDeg: z.number().min(-90).max(90),
+  /** The pose counts as reached within this many degrees of the target, in yaw and in pitch. */
+  toleranceDeg: z.number().positive().max(180),
+  /** What the person is told. */
+  instruction: z.string().min(1).max(200),
+});
+
+const enrollmentSchema = z.strictObject({
+  /** The poses of guided capture, in order (seed 000's five by default). */
+  angles: z
+    .array(enrollmentAngleSchema)
+    .min(1)
+    .max(12)
+    .default([
+      { name: 'front', yawDeg: 0, pitchDeg: 0, toleranceDeg: 10, instruction: 'Look straight at the camera' },
+      { name: 'left', yawDeg: 25, pitchDeg: 0, toleranceDeg: 12, instruction: 'Turn your head slightly to your left' },
+      { name: 'right', yawDeg: -25, pitchDeg: 0, toleranceDeg: 12, instruction: 'Turn your head slightly to your right' },
+      { name: 'up', yawDeg: 0, pitchDeg: 15, toleranceDeg: 10, instruction: 'Tilt your head slightly up' },
+      { name: 'down', yawDeg: 0, pitchDeg: -15, toleranceDeg: 10, instruction: 'Tilt your head slightly down' },
+    ]),
+  /** Good frames captured per guided angle. */
+  framesPerAngle: z.number().int().min(1).max(10).default(3),
+  /** Guided capture: the face must hold the target pose this long before a frame is taken, in milliseconds. */
+  holdMs: z.number().int().min(0).max(10_000).default(400),
+  /** Guided capture: consecutive frames whose pose differs more than this (degrees) mean the head is still moving. */
+  maxPoseStepDeg: z.number().positive().default(6),
+  /** Templates kept per pose label (the best by quality, near-copies skipped). */
+  templatesPerPose: z.number().int().min(1).max(10).default(2),
+  /** An enrollment not finished this long after it started fails with reason "timeout", in milliseconds. */
+  timeoutMs: z.number().int().min(1000).default(120_000),
+  /** An enrollment that gets no frame for this long fails with reason "timeout", in milliseconds. */
+  idleTimeoutMs: z.number().int().min(500).default(30_000),
+  /** Liveness (0..1) below which a frame is not captured; unset = vision.livenessThreshold. */
+  minLiveness: z.number().min(0).max(1).optional(),
+  /** Every capture must be at least this similar (cosine) to the others' medoid; unset = the verification threshold. */
+  consistencyMinSimilarity: z.number().min(-1).max(1).optional(),
+  /** Enrollments under way at once (at most one per camera). */
+  maxSessions: z.number().int().min(1).max(256).default(16),
+  /** Finished enrollments stay readable (GET /api/v1/enrollments/{id}) this long, in milliseconds. */
+  keepFinishedMs: z.number().int().min(0).default(600_000),
+  /** The circular scan (seed 002): a yaw × pitch grid whose bins each keep their best frames. */
+  scan: z
+    .strictObject({
+      /** Yaw bin edges, ascending, degrees. */
+      yawEdgesDeg: z.array(z.number().min(-90).max(90)).min(2).default([-45, -25, -10, 10, 25, 45]),
+      /** Pitch bin edges, ascending, degrees. */
+      pitchEdgesDeg: z.array(z.number().min(-90).max(90)).min(2).default([-30, -10, 10, 30]),
+      /** Frames kept (and embedded at the end) per bin: the best by quality. */
+      keepPerBin: z.number().int().min(1).max(10).default(1),
+      /** Bins that must hold a frame before the scan can complete (the frontal one always must). */
+      minCoveredBins: z.number().int().min(1).default(3),
+      /** Frames accepted per scan at most. */
+      maxFrames: z.number().int().min(1).default(600),
+    })
+    .default({ yawEdgesDeg: [-45, -25, -10, 10, 25, 45], pitchEdgesDeg: [-30, -10, 10, 30], keepPerBin: 1, minCoveredBins: 3, maxFrames: 600 }),
+  /**
+   * Active liveness of guided capture: the landmarks of the turned poses must disagree with a flat
+   * plane (homography residual relative to the face's spread) by at least this; 0 = off. On
+   * Pointing'04 real head turns measured 0.13–0.23, the same photos warped flat 0.03–0.04 (npm run bench:enroll).
+   */
+  minParallax: z.number().min(0).max(1).default(0.08),
+});
+
+const timeOfDay = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'a time of day HH:MM (24 h)');
+
+function knownTimeZone(timeZone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const attendanceSchema = z.strictObject({
+  /** Check people in from camera recognitions (the attendance API and manual marks work either way). */
+  enabled: z.boolean().default(true),
+  /** IANA time zone the attendance day, start time and reports follow, e.g. "Europe/Berlin". */
+  timeZone: z.string().refine(knownTimeZone, 'an IANA time zone such as "Europe/Berlin"').default('UTC'),
+  /** Local time at which a new attendance day starts (a 01:30 sighting before a 04:00 boundary counts for the day before). */
+  dayBoundary: timeOfDay.default('04:00'),
+  /** Local start of the working day; a check-in after it (plus lateAfterMin) is flagged late. */
+  startTime: timeOfDay.default('09:00'),
+  /** Minutes of grace after startTime before a check-in counts as late. */
+  lateAfterMin: z.number().int().min(0).max(720).default(0),
+  /** ISO weekdays (1 = Monday … 7 = Sunday) on which people who did not come count as absent. */
+  workDays: z.array(z.number().int().min(1).max(7)).default([1, 2, 3, 4, 5]),
+  /** Frames of a track that must carry the person's identity before they are checked in. */
+  minAgreeingFrames: z.number().int().min(1).max(100).default(3),
+  /** Similarity a check-in needs; unset = the search threshold in force. */
+  minSimilarity: z.number().min(-1).max(1).optional(),
+  /** A check-in needs a measured liveness score at or above vision.livenessThreshold. */
+  requireLiveness: z.boolean().default(true),
+  /** Keep the camera frame of each check-in (never when privacy.storeImages is false). */
+  storeSnapshots: z.boolean().default(true),
+  /** How often check-out times (the last sighting) are written, in milliseconds. */
+  flushEveryMs: z.number().int().min(100).default(5000),
+});
+
+/** HTTP hardening (src/api/hardening.ts): CORS, rate limits, security headers, proxies. */
+const securitySchema = z.strictObject({
+  /** Browser origins (exact "https://host:port") allowed to call the API and open WebSockets cross-origin; empty = CORS closed. */
+  corsOrigins: z.array(z.string().min(1)).default([]),
+  /** Trust X-Forwarded-For/-Proto from a reverse proxy (true, or comma-separated proxy addresses/CIDRs); rate limits key on the client IP this yields. */
+  trustProxy: z.union([z.boolean(), z.string().min(1)]).default(false),
+  /** Content-Security-Policy sent with every answer except the /docs pages. */
+  contentSecurityPolicy: z
+    .string()
+    .default("default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; script-src 'self'; connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'"),
+  rateLimit: z
+    .strictObject({
+      /** Rate limits on recognition, uploads and login; off only for benchmarks on a trusted network. */
+      enabled: z.boolean().default(true),
+      /** The window every limit below counts in, in milliseconds. */
+      windowMs: z.number().int().min(1000).default(60_000),
+      /** Recognition calls (recognize, verify, detect) one key may make per window. */
+      recognitionPerKey: z.number().int().min(1).default(1200),
+      /** Recognition calls one client IP may make per window (all its keys together). */
+      recognitionPerIp: z.number().int().min(1).default(2400),
+      /** Image uploads (faces, imports, enrollments) one key may make per window. */
+      uploadPerKey: z.number().int().min(1).default(300),
+      /** Image uploads one client IP may make per window. */
+      uploadPerIp: z.number().int().min(1).default(600),
+      /** Login attempts one client IP may make per window (lockout per user is the login's own rule). */
+      loginPerIp: z.number().int().min(1).default(20),
+    })
+    .default({ enabled: true, windowMs: 60_000, recognitionPerKey: 1200, recognitionPerIp: 2400, uploadPerKey: 300, uploadPerIp: 600, loginPerIp: 20 }),
+});
+
+/** Audit, retention and encryption at rest (issue 8). */
+const trustSchema = z.strictObject({
+  /**
+   * Key for embeddings at rest: 32 bytes as base64 or 64 hex digits (AES-256-GCM); unset = stored in
+   * clear. Set it through the environment (FACEGATE_TRUST__EMBEDDING_KEY), not a file next to the data.
+   */
+  embeddingKey: z
+    .string()
+    .refine((k) => /^[0-9a-fA-F]{64}$/.test(k) || Buffer.from(k, 'base64').length === 32, 'must be 32 bytes: 64 hex digits or base64')
+    .optional(),
+  retention: z
+    .strictObject({
+      /** Recognition log rows are deleted after this many days; 0 = kept forever. */
+      recognitionLogDays: z.number().min(0).default(30),
+      /** Stored events (polling ring) are deleted after this many days; 0 = kept forever (the ring size still bounds them). */
+      eventsDays: z.number().min(0).default(30),
+      /** Unknown-face snapshots are deleted after this many days; 0 = kept forever. */
+      snapshotsDays: z.number().min(0).default(7),
+      /** How often the retention sweep runs, in milliseconds. */
+      sweepEveryMs: z.number().int().min(1000).default(3_600_000),
+    })
+    .default({ recognitionLogDays: 30, eventsDays: 30, snapshotsDays: 7, sweepEveryMs: 3_600_000 }),
+  /** SIGTERM: in-flight requests get this long to finish before connections are cut, in milliseconds. */
+  shutdownGraceMs: z.number().int().min(0).default(10_000),
+});
+
 export const configSchema = z.strictObject({
   /** Folder for the embedded database and other state. */
   dataDir: z.string().default('data'),
@@ -329,6 +490,11 @@ export const configSchema = z.strictObject({
   cameras: z.array(cameraSchema).default([]),
   realtime: realtimeSchema.default(realtimeSchema.parse({})),
   events: eventsSchema.default(eventsSchema.parse({})),
+  /** Enrollment: guided multi-angle capture and the circular scan (issue 5). */
+  enrollment: enrollmentSchema.default(enrollmentSchema.parse({})),
+  attendance: attendanceSchema.default(attendanceSchema.parse({})),
+  security: securitySchema.default(securitySchema.parse({})),
+  trust: trustSchema.default(trustSchema.parse({})),
   cluster: clusterSchema.default(clusterSchema.parse({})),
 });
 
@@ -341,6 +507,10 @@ export type CameraConfig = Config['cameras'][number];
 export type RealtimeConfig = Config['realtime'];
 export type EventsConfig = Config['events'];
 export type ClusterConfig = Config['cluster'];
+export type EnrollmentConfig = Config['enrollment'];
+export type AttendanceConfig = Config['attendance'];
+export type SecurityConfig = Config['security'];
+export type TrustConfig = Config['trust'];
 
 export class ConfigError extends Error {
   override name = 'ConfigError';

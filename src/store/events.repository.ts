@@ -97,6 +97,12 @@ export class EventsRepository {
     const result = await this.ctx.db.deleteFrom('events').where(order, '<=', boundary[order]!).executeTakeFirst();
     return Number(result.numDeletedRows);
   }
+
+  /** Retention: deletes events older than cutoffMs (epoch ms); returns how many. */
+  async deleteOlderThan(cutoffMs: number): Promise<number> {
+    const result = await this.ctx.db.deleteFrom('events').where('at', '<', cutoffMs).executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
 }
 
 export type { EventsSinceQuery, StoredEvent };

@@ -21,6 +21,20 @@ export type {
   SessionSightingWithPerson,
   SessionListQuery,
 } from './sessions.repository.ts';
+export type {
+  AttendanceRepository,
+  AttendanceMethod,
+  AttendanceRecord,
+  AttendanceRecordWithPerson,
+  AttendanceQuery,
+  NewCheckIn,
+  CheckInResult,
+  RevokeInput,
+  NegativeExample,
+  DayPresence,
+  ExpectedPerson,
+} from './attendance.repository.ts';
+export type { AuditRepository, AuditEntry, NewAuditEntry, AuditQuery } from './audit.repository.ts';
 export * from './types.ts';
 export { CLUSTER_CHANNELS, NOTIFY_MAX_BYTES, type ClusterRepository, type CameraLease, type ClusterNodeRecord } from './cluster.repository.ts';
 export { PgListener, type PgListenerOptions } from './pg-listener.ts';

@@ -1,4 +1,5 @@
 import { sql, type Kysely } from 'kysely';
+import type { EmbeddingCipher } from './embedding-cipher.ts';
 import type { Database, Dialect } from './schema.ts';
 
 /** What every repository is built from: the connection (or the transaction it is bound to) and the store's settings. */
@@ -8,6 +9,8 @@ export interface RepositoryContext {
   now: () => number;
   /** privacy.storeImages: false = template thumbnails are dropped before they reach the database. */
   storeImages: boolean;
+  /** trust.embeddingKey set: embeddings are sealed (AES-256-GCM) before they reach the database. */
+  cipher?: EmbeddingCipher;
 }
 
 /** Runs fn in the caller's transaction when there is one, else in a new one. */

@@ -137,6 +137,49 @@ export interface ClusterNodesTable {
   last_seen: number;
 }
 
+export interface AttendanceTable {
+  id: string;
+  person_id: string;
+  /** 'YYYY-MM-DD' in the configured time zone, after the day boundary. */
+  attendance_day: string;
+  check_in_at: number;
+  /** The last sighting of the day (= check_in_at until a later one). */
+  check_out_at: number;
+  minutes_late: number;
+  /** 'recognition' | 'manual' */
+  method: string;
+  camera_id: string | null;
+  session_id: string | null;
+  track_id: string | null;
+  similarity: number | null;
+  margin: number | null;
+  liveness: number | null;
+  agreeing_frames: number | null;
+  model_id: string | null;
+  embedding: Buffer | null;
+  snapshot: Buffer | null;
+  note: string | null;
+  marked_by: string | null;
+  revoked: number;
+  revoked_reason: string | null;
+  revoked_by: string | null;
+  revoked_at: number | null;
+  created_at: number;
+}
+
+export interface AuditLogTable {
+  id: Generated<number>;
+  at: number;
+  actor: string;
+  actor_name: string | null;
+  ip: string | null;
+  action: string;
+  target_type: string | null;
+  target_id: string | null;
+  /** JSON object; never images or secrets. */
+  details: string;
+}
+
 export interface Database {
   people: PeopleTable;
   face_templates: FaceTemplatesTable;
@@ -149,6 +192,8 @@ export interface Database {
   session_sightings: SessionSightingsTable;
   camera_leases: CameraLeasesTable;
   cluster_nodes: ClusterNodesTable;
+  attendance: AttendanceTable;
+  audit_log: AuditLogTable;
 }
 
 export type Dialect = 'sqlite' | 'postgres';

@@ -4,7 +4,9 @@ import * as m0001 from './0001_initial.ts';
 import * as m0002 from './0002_events.ts';
 import * as m0003 from './0003_cameras.ts';
 import * as m0004 from './0004_sessions.ts';
+import * as m0005 from './0005_attendance.ts';
 import * as m0007 from './0007_cluster.ts';
+import * as m0008 from './0008_audit.ts';
 
 interface DialectMigration {
   up(db: Kysely<unknown>, dialect: Dialect): Promise<void>;
@@ -21,7 +23,9 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '0002_events': m0002,
   '0003_cameras': m0003,
   '0004_sessions': m0004,
+  '0005_attendance': m0005,
   '0007_cluster': m0007,
+  '0008_audit': m0008,
 };
 
 /** The names of every migration, in order (what a fresh database gets). */
