@@ -206,7 +206,6 @@ export async function createApp(config: Config, log: (message: string) => void =
     modelId: embeddingModelIdFor(config.vision).modelId,
     log,
   });
-  const cameras = new CamerasService({ cameras: store.cameras, pipeline, config, log, ...(cluster ? { ownership: cluster } : {}) });
   const enrollments = new EnrollmentService({
     vision,
     people,
@@ -227,12 +226,13 @@ export async function createApp(config: Config, log: (message: string) => void =
     retention: config.trust.retention,
     log,
   });
+  const cameras = new CamerasService({ cameras: store.cameras, pipeline, config, log, ...(cluster ? { ownership: cluster } : {}) });
   try {
     await sessions.start();
     attendance.start();
     await cameras.start();
-    await cluster?.start({ bus: events.bus, decisions: events.decisions, gallery, cameras });
     retention.start();
+    await cluster?.start({ bus: events.bus, decisions: events.decisions, gallery, cameras });
     const auth = new AuthService(store.apiKeys);
     const firstKey = await auth.ensureAdminKey();
     if (firstKey) {

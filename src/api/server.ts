@@ -54,12 +54,12 @@ export interface ApiServices {
   sessions: SessionsService;
   pipeline: CameraPipeline;
   cameras: CamerasService;
-  /** Several nodes on one PostgreSQL (issue 9); null or absent with one node. */
-  cluster?: ClusterStatusSource | null;
   enrollments: EnrollmentService;
   attendance: AttendanceService;
   audit: AuditService;
   privacy: PrivacyService;
+  /** Several nodes on one PostgreSQL (issue 9); null or absent with one node. */
+  cluster?: ClusterStatusSource | null;
 }
 
 export interface ServerDeps {

@@ -298,22 +298,6 @@ const sourcesSchema = z.strictObject({
     .default({ maxMessagesPerSecond: 60, autoCreatePushCameras: true }),
 });
 
-/** Several nodes on one PostgreSQL (issue 9). Runs only with database.url set; SQLite is one node. */
-const clusterSchema = z.strictObject({
-  /** This node's name: cameras are assigned to it and its leases carry it. Unset = "<hostname>:<server.port>". Unique per node. */
-  nodeId: z.string().min(1).max(200).optional(),
-  /** How long a camera lease lasts: a camera whose node stops renewing is taken over after at most this, in milliseconds. */
-  leaseMs: z.number().int().min(500).default(15_000),
-  /** Leases and the heartbeat are renewed this often, in milliseconds (well under leaseMs). */
-  renewEveryMs: z.number().int().min(100).default(5_000),
-  /** The gallery index is compared with the store (count + checksum) and repaired this often, in milliseconds; 0 = never. */
-  checksumEveryMs: z.number().int().min(0).default(60_000),
-  /** The LISTEN connection is reopened after a failure after this, then doubling up to reconnectMaxMs, in milliseconds. */
-  reconnectMs: z.number().int().min(50).default(500),
-  /** Longest wait between LISTEN reconnection attempts, in milliseconds. */
-  reconnectMaxMs: z.number().int().min(50).default(10_000),
-});
-
 const enrollmentAngleSchema = z.strictObject({
   /** front, left, right, up, down … (the events' angle_name; stored as the template's pose label, "front" as "frontal"). */
   name: z.string().min(1).max(40),
@@ -475,6 +459,22 @@ const trustSchema = z.strictObject({
   shutdownGraceMs: z.number().int().min(0).default(10_000),
 });
 
+/** Several nodes on one PostgreSQL (issue 9). Runs only with database.url set; SQLite is one node. */
+const clusterSchema = z.strictObject({
+  /** This node's name: cameras are assigned to it and its leases carry it. Unset = "<hostname>:<server.port>". Unique per node. */
+  nodeId: z.string().min(1).max(200).optional(),
+  /** How long a camera lease lasts: a camera whose node stops renewing is taken over after at most this, in milliseconds. */
+  leaseMs: z.number().int().min(500).default(15_000),
+  /** Leases and the heartbeat are renewed this often, in milliseconds (well under leaseMs). */
+  renewEveryMs: z.number().int().min(100).default(5_000),
+  /** The gallery index is compared with the store (count + checksum) and repaired this often, in milliseconds; 0 = never. */
+  checksumEveryMs: z.number().int().min(0).default(60_000),
+  /** The LISTEN connection is reopened after a failure after this, then doubling up to reconnectMaxMs, in milliseconds. */
+  reconnectMs: z.number().int().min(50).default(500),
+  /** Longest wait between LISTEN reconnection attempts, in milliseconds. */
+  reconnectMaxMs: z.number().int().min(50).default(10_000),
+});
+
 export const configSchema = z.strictObject({
   /** Folder for the embedded database and other state. */
   dataDir: z.string().default('data'),
@@ -506,11 +506,11 @@ export type SourcesConfig = Config['sources'];
 export type CameraConfig = Config['cameras'][number];
 export type RealtimeConfig = Config['realtime'];
 export type EventsConfig = Config['events'];
-export type ClusterConfig = Config['cluster'];
 export type EnrollmentConfig = Config['enrollment'];
 export type AttendanceConfig = Config['attendance'];
 export type SecurityConfig = Config['security'];
 export type TrustConfig = Config['trust'];
+export type ClusterConfig = Config['cluster'];
 
 export class ConfigError extends Error {
   override name = 'ConfigError';

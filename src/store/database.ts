@@ -9,8 +9,8 @@ import { ApiKeysRepository } from './api-keys.repository.ts';
 import { AttendanceRepository } from './attendance.repository.ts';
 import { AuditRepository } from './audit.repository.ts';
 import { CamerasRepository } from './cameras.repository.ts';
-import { ClusterRepository } from './cluster.repository.ts';
 import { EmbeddingCipher, parseEmbeddingKey } from './embedding-cipher.ts';
+import { ClusterRepository } from './cluster.repository.ts';
 import { EventsRepository } from './events.repository.ts';
 import { GalleryChangesRepository } from './gallery-changes.repository.ts';
 import { PeopleRepository } from './people.repository.ts';
@@ -30,10 +30,10 @@ export interface Repositories {
   readonly cameras: CamerasRepository;
   readonly events: EventsRepository;
   readonly sessions: SessionsRepository;
-  /** Several nodes on one PostgreSQL (issue 9): event id blocks, camera leases, heartbeats, NOTIFY. */
-  readonly cluster: ClusterRepository;
   readonly attendance: AttendanceRepository;
   readonly audit: AuditRepository;
+  /** Several nodes on one PostgreSQL (issue 9): event id blocks, camera leases, heartbeats, NOTIFY. */
+  readonly cluster: ClusterRepository;
 }
 
 export interface Store extends Repositories {
@@ -161,9 +161,9 @@ function repositories(ctx: RepositoryContext): Repositories {
     cameras: new CamerasRepository(ctx),
     events: new EventsRepository(ctx),
     sessions: new SessionsRepository(ctx),
-    cluster: new ClusterRepository(ctx),
     attendance: new AttendanceRepository(ctx),
     audit: new AuditRepository(ctx),
+    cluster: new ClusterRepository(ctx),
   };
 }
 

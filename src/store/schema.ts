@@ -190,10 +190,10 @@ export interface Database {
   events: EventsTable;
   sessions: SessionsTable;
   session_sightings: SessionSightingsTable;
-  camera_leases: CameraLeasesTable;
-  cluster_nodes: ClusterNodesTable;
   attendance: AttendanceTable;
   audit_log: AuditLogTable;
+  camera_leases: CameraLeasesTable;
+  cluster_nodes: ClusterNodesTable;
 }
 
 export type Dialect = 'sqlite' | 'postgres';
