@@ -5,8 +5,8 @@ import * as m0002 from './0002_events.ts';
 import * as m0003 from './0003_cameras.ts';
 import * as m0004 from './0004_sessions.ts';
 import * as m0005 from './0005_attendance.ts';
-import * as m0008 from './0008_audit.ts';
 import * as m0007 from './0007_cluster.ts';
+import * as m0008 from './0008_audit.ts';
 
 interface DialectMigration {
   up(db: Kysely<unknown>, dialect: Dialect): Promise<void>;
