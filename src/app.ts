@@ -259,6 +259,7 @@ export async function createApp(config: Config, log: (message: string) => void =
         audit: new AuditService(store.audit),
         privacy: new PrivacyService(store),
         cluster,
+        storage: { ping: () => store.ping(), writeProblem: () => store.writeProblem() },
       },
       version: VERSION,
       startedAt: new Date(),

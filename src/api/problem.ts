@@ -39,6 +39,12 @@ export function sendProblem(reply: FastifyReply, status: number, code: string, d
  * logged and answered with a generic 500 that echoes nothing internal.
  */
 export function installErrorHandling(app: FastifyInstance): void {
+  const refusals: StorageRefusal[] = [];
+  storageRefusals.set(app, refusals);
+  // A change that went through after a refusal means the database takes writes again.
+  app.addHook('onResponse', async (request, reply) => {
+    if (refusals.length > 0 && request.method !== 'GET' && request.method !== 'HEAD' && reply.statusCode < 300) refusals.length = 0;
+  });
   app.setErrorHandler((err: FastifyError | AppError | Error, request, reply) => {
     if (err instanceof AppError) {
       if (err.status >= 500) request.log.warn({ code: err.code }, err.message);
@@ -53,6 +59,7 @@ export function installErrorHandling(app: FastifyInstance): void {
     const storage = storageProblem(err);
     if (storage) {
       request.log.error({ code: storage.code, cause: (err as { code?: unknown }).code }, storage.detail);
+      refusals[0] = { code: storage.code, atMs: Date.now() };
       return sendProblem(reply, 503, storage.code, storage.detail);
     }
     request.log.error({ err }, 'unhandled error');
@@ -61,6 +68,19 @@ export function installErrorHandling(app: FastifyInstance): void {
   app.setNotFoundHandler((request, reply) =>
     sendProblem(reply, 404, 'not_found', `no route for ${request.method} ${request.url.split('?')[0]}`),
   );
+}
+
+/** The last write the database refused (a 503 storage_* answer), for the health check. */
+export interface StorageRefusal {
+  code: string;
+  atMs: number;
+}
+
+const storageRefusals = new WeakMap<FastifyInstance, StorageRefusal[]>();
+
+/** The last storage refusal answered by this server, if any. */
+export function lastStorageRefusal(app: FastifyInstance): StorageRefusal | undefined {
+  return storageRefusals.get(app)?.[0];
 }
 
 /**

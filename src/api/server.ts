@@ -38,7 +38,7 @@ import { recognitionRoutes } from './routes/recognition.routes.ts';
 import { sessionsRoutes } from './routes/sessions.routes.ts';
 import { statusRoutes } from './routes/status.routes.ts';
 import { streamRoutes } from './routes/stream.routes.ts';
-import { systemRoutes } from './routes/system.routes.ts';
+import { systemRoutes, type StorageHealthSource } from './routes/system.routes.ts';
 
 /** The Fastify instance routes are written against: zod schemas type requests and document responses. */
 export type ApiApp = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, ZodTypeProvider>;
@@ -60,6 +60,8 @@ export interface ApiServices {
   privacy: PrivacyService;
   /** Several nodes on one PostgreSQL (issue 9); null or absent with one node. */
   cluster?: ClusterStatusSource | null;
+  /** The database, as the health check sees it (issue 8); absent in tests that build no store. */
+  storage?: StorageHealthSource;
 }
 
 export interface ServerDeps {

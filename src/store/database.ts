@@ -1,5 +1,5 @@
-import { mkdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { accessSync, constants as fsConstants, existsSync, mkdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import { Kysely, PostgresDialect, sql, SqliteDialect } from 'kysely';
 import pg from 'pg';
@@ -49,6 +49,12 @@ export interface Store extends Repositories {
   transaction<T>(fn: (tx: Repositories) => Promise<T>): Promise<T>;
   /** Throws when the database cannot answer (for health checks). */
   ping(): Promise<void>;
+  /**
+   * Why the database cannot take writes now, or null when it can (for health checks): SQLite
+   * opened read-only, or the file, its -wal/-shm or its folder not writable by this process;
+   * PostgreSQL in a read-only transaction mode (a standby, default_transaction_read_only).
+   */
+  writeProblem(): Promise<string | null>;
   /**
    * After an erasure: moves deleted data out of places it lingers. SQLite (secure_delete is on, so
    * freed pages are zeroed) checkpoints and truncates the WAL, whose older frames still hold the
@@ -113,12 +119,58 @@ interface OpenedDatabase {
   db: Kysely<Database>;
   location: string;
   beforeClose(): void;
+  writeProblem(): Promise<string | null>;
+}
+
+function errnoOf(err: unknown): string {
+  return String((err as { code?: unknown }).code ?? (err as Error).message);
+}
+
+/*
+ * SQLite opens a file it may not write read-only without a word (every write then fails with
+ * SQLITE_READONLY; better-sqlite3's `readonly` only echoes the option asked for), and it creates
+ * its -wal, -shm and -journal files next to the database. access(W_OK) answers for this user and
+ * says EROFS on a read-only mount even to root. An open descriptor keeps working after a chmod, so
+ * under a running server these checks tell what the NEXT open will meet.
+ */
+function sqliteWriteProblem(file: string): string | null {
+  const uid = process.getuid?.() ?? 'unknown';
+  for (const path of [file, `${file}-wal`, `${file}-shm`]) {
+    if (path !== file && !existsSync(path)) continue;
+    try {
+      accessSync(path, fsConstants.W_OK);
+    } catch (err) {
+      return `${path} is not writable by this process, uid ${uid} (${errnoOf(err)})`;
+    }
+  }
+  try {
+    accessSync(dirname(file), fsConstants.W_OK);
+  } catch (err) {
+    return `the folder ${dirname(file)} is not writable by this process, uid ${uid} (${errnoOf(err)}); SQLite creates its -wal and -shm files there`;
+  }
+  return null;
 }
 
 function openSqlite(dataDir: string): OpenedDatabase {
   const file = sqliteFilePath(dataDir);
-  mkdirSync(resolve(dataDir), { recursive: true });
-  const sqlite = new SqliteDatabase(file);
+  try {
+    mkdirSync(resolve(dataDir), { recursive: true });
+  } catch (err) {
+    throw new AppError('storage_unavailable', 503, `cannot create the data folder ${resolve(dataDir)} (${errnoOf(err)}): create it writable for this user, or set dataDir`);
+  }
+  let sqlite: SqliteDatabase.Database;
+  try {
+    sqlite = new SqliteDatabase(file);
+  } catch (err) {
+    throw new AppError('storage_unavailable', 503, `cannot open the database ${file} (${errnoOf(err)}: ${(err as Error).message}): check that it and its folder exist and are readable and writable by this user`);
+  }
+  // Refuse to start on a database that cannot be written: every change and every recognition
+  // would be answered 503, and the operator learns it from the first refused request instead of now.
+  const readOnly = sqliteWriteProblem(file);
+  if (readOnly) {
+    sqlite.close();
+    throw new AppError('storage_read_only', 503, `the database is read-only: ${readOnly}. Make the file, its -wal/-shm files and its folder writable, then start again (nothing was changed)`);
+  }
   try {
     // First: another process (a CLI command next to the server) may hold the lock even while we switch to WAL.
     sqlite.pragma('busy_timeout = 5000');
@@ -130,9 +182,16 @@ function openSqlite(dataDir: string): OpenedDatabase {
     sqlite.pragma('secure_delete = ON');
   } catch (err) {
     sqlite.close();
-    throw err;
+    const code = errnoOf(err);
+    const status = code.startsWith('SQLITE_READONLY') ? 'storage_read_only' : 'storage_unavailable';
+    throw new AppError(status, 503, `cannot prepare the database ${file} (${code}: ${(err as Error).message}); nothing was changed`);
   }
-  return { db: new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) }), location: file, beforeClose: () => undefined };
+  return {
+    db: new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) }),
+    location: file,
+    beforeClose: () => undefined,
+    writeProblem: () => Promise.resolve(sqliteWriteProblem(file)),
+  };
 }
 
 function openPostgres(url: string, poolSize: number, onPoolError: (err: Error) => void): OpenedDatabase {
@@ -142,11 +201,16 @@ function openPostgres(url: string, poolSize: number, onPoolError: (err: Error) =
   pool.on('error', (err) => {
     if (!closing) onPoolError(err);
   });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return {
-    db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }),
+    db,
     location: maskUrl(url),
     beforeClose: () => {
       closing = true;
+    },
+    async writeProblem() {
+      const { rows } = await sql<{ transaction_read_only: string }>`show transaction_read_only`.execute(db);
+      return rows[0]?.transaction_read_only === 'on' ? 'PostgreSQL is in read-only mode (a standby, or default_transaction_read_only is on)' : null;
     },
   };
 }
@@ -179,7 +243,7 @@ export async function openDatabase(config: StoreConfig, options: StoreOptions = 
   }
   const dialect: Dialect = url ? 'postgres' : 'sqlite';
   const onPoolError = options.onPoolError ?? ((err: Error) => console.error(`facegate: PostgreSQL connection error: ${err.message}`));
-  const { db, location, beforeClose } = url ? openPostgres(url, config.database.poolSize, onPoolError) : openSqlite(config.dataDir);
+  const { db, location, beforeClose, writeProblem } = url ? openPostgres(url, config.database.poolSize, onPoolError) : openSqlite(config.dataDir);
 
   try {
     await sql`select 1`.execute(db);
@@ -204,6 +268,7 @@ export async function openDatabase(config: StoreConfig, options: StoreOptions = 
     async ping() {
       await sql`select 1`.execute(db);
     },
+    writeProblem,
     async scrub() {
       if (dialect === 'sqlite') await sql`pragma wal_checkpoint(TRUNCATE)`.execute(db);
       else await sql`vacuum face_templates`.execute(db);

@@ -33,6 +33,7 @@ describe('HTTP server (real server on a random port)', () => {
     expect(body.status).toBe('ok');
     expect(body.version).toMatch(/^\d+\.\d+\.\d+/);
     expect(body.vision).toMatchObject({ workers: 1, engine: 'onnx' });
+    expect((body as unknown as { store: unknown }).store).toEqual({ status: 'ok' });
   });
 
   it('answers an unknown route with problem+json, not HTML or a stack trace', async () => {

@@ -11,7 +11,13 @@ export interface ChildServer {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-export async function startChildServer(dataDir: string, env: Record<string, string> = {}, timeoutMs = 60_000): Promise<ChildServer> {
+/** Who the child runs as (root tests drop to `nobody`, for whom file permissions hold). */
+export interface ChildUser {
+  uid: number;
+  gid: number;
+}
+
+export async function startChildServer(dataDir: string, env: Record<string, string> = {}, timeoutMs = 60_000, user?: ChildUser): Promise<ChildServer> {
   const proc = spawn(process.execPath, [projectPath('bin/facegate.mjs'), 'serve', '--host', '127.0.0.1', '--port', '0'], {
     cwd: projectPath('.'),
     env: {
@@ -23,6 +29,7 @@ export async function startChildServer(dataDir: string, env: Record<string, stri
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...(user ?? {}),
   });
   let text = '';
   proc.stdout!.on('data', (d: Buffer) => (text += d.toString()));

@@ -9,7 +9,7 @@ import { client, startTestApp, type TestApp } from '../api/test-app.ts';
  * The data folder on a small tmpfs of its own (mounting needs root, as CI runs): the disk filling
  * up gives a 503 with a code that names the cause, no crash and no half-written change, and
  * requests succeed again once space is freed. (A read-only remount is refused while the database
- * is open, so the read-only case is mapped the same way — storage_read_only — but not tested here.)
+ * is open: the read-only database is tested in read-only.test.ts, with the server run as nobody.)
  */
 function tryMount(dir: string): string | null {
   try {
@@ -69,12 +69,18 @@ describe.skipIf(mountProblem !== null)('storage faults: disk full', () => {
       const refused = statuses.filter((s) => s.status !== 201);
       expect(refused.length).toBeGreaterThan(0);
       expect(refused.every((s) => s.status === 503 && ['storage_full', 'storage_unavailable'].includes(s.code))).toBe(true);
-      expect((await call('GET', '/api/v1/system/health')).status).toBe(200);
+      const health = await call('GET', '/api/v1/system/health');
+      expect(health.status).toBe(200);
+      // The health check names the cause of the last refusal (the disk is never reported by the API otherwise).
+      expect(health.json.status).toBe('degraded');
+      expect(health.json.store.lastRefusal.code).toBe(refused.at(-1)!.code);
+      expect(health.json.store.status).toBe(refused.at(-1)!.code === 'storage_full' ? 'full' : 'unavailable');
     } finally {
       execFileSync('sh', ['-c', `rm -f ${filler}-*`]);
     }
     const after = await call('POST', '/api/v1/people', { name: 'After' });
     expect(after.status).toBe(201);
     expect((await call('GET', `/api/v1/people/${after.json.id}`)).status).toBe(200);
+    expect((await call('GET', '/api/v1/system/health')).json.store).toEqual({ status: 'ok' });
   });
 });

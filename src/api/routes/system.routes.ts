@@ -1,6 +1,34 @@
 import { z } from 'zod';
 import { calibratedThresholds, embeddingModelIdFor } from '../../vision/engine-factory.ts';
+import { lastStorageRefusal } from '../problem.ts';
 import type { RouteModule } from '../server.ts';
+
+/** What the health check asks of the database (the store, wired in app.ts). */
+export interface StorageHealthSource {
+  /** Throws when the database cannot answer. */
+  ping(): Promise<void>;
+  /** Why the database cannot take writes now, or null. */
+  writeProblem(): Promise<string | null>;
+}
+
+/** A refused write keeps the store reported as failing this long, unless a change succeeds before (the only signs the API has). */
+const REFUSAL_SHOWN_MS = 60_000;
+
+const STORE_STATUS = { storage_full: 'full', storage_read_only: 'read_only', storage_unavailable: 'unavailable' } as const;
+type StoreStatus = 'ok' | (typeof STORE_STATUS)[keyof typeof STORE_STATUS];
+
+async function storeStatus(source: StorageHealthSource | undefined, refusal: { code: string; atMs: number } | undefined): Promise<StoreStatus> {
+  if (source) {
+    try {
+      await source.ping();
+    } catch {
+      return 'unavailable';
+    }
+    if ((await source.writeProblem().catch(() => 'unknown')) !== null) return 'read_only';
+  }
+  if (refusal && Date.now() - refusal.atMs < REFUSAL_SHOWN_MS) return STORE_STATUS[refusal.code as keyof typeof STORE_STATUS] ?? 'unavailable';
+  return 'ok';
+}
 
 const healthSchema = z.object({
   status: z.enum(['ok', 'degraded']),
@@ -15,6 +43,11 @@ const healthSchema = z.object({
     failed: z.number(),
     restarts: z.number(),
   }),
+  /** read_only: the database (SQLite: the file, its -wal/-shm or folder) is not writable now, or a write was refused as read-only; full/unavailable: a write was refused in the last minute and none succeeded since. */
+  store: z.object({
+    status: z.enum(['ok', 'read_only', 'full', 'unavailable']),
+    lastRefusal: z.object({ code: z.string(), at: z.string() }).optional(),
+  }),
 });
 
 export const systemRoutes: RouteModule = (app, deps) => {
@@ -26,8 +59,11 @@ export const systemRoutes: RouteModule = (app, deps) => {
     },
     async () => {
       const vision = deps.vision.stats();
+      const refusal = lastStorageRefusal(app);
+      const store = await storeStatus(deps.services.storage, refusal);
       return {
-        status: vision.workers > 0 ? ('ok' as const) : ('degraded' as const),
+        status: vision.workers > 0 && store === 'ok' ? ('ok' as const) : ('degraded' as const),
+        store: { status: store, ...(refusal ? { lastRefusal: { code: refusal.code, at: new Date(refusal.atMs).toISOString() } } : {}) },
         version: deps.version,
         uptimeS: Math.round((Date.now() - deps.startedAt.getTime()) / 1000),
         vision: { engine: deps.config.vision.engine, ...vision },

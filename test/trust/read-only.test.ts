@@ -1,0 +1,136 @@
+import { chmodSync, chownSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { client } from '../api/test-app.ts';
+import { printedKey, startChildServer, type ChildServer, type ChildUser } from './child-server.ts';
+
+/*
+ * A read-only database, for real: the server runs as `nobody` (root ignores file permissions, so
+ * the test needs root to drop to another user) over a data folder that user owns, and the folder
+ * is then made read-only with chmod, as a restored backup or a wrong deployment leaves it.
+ *
+ * What SQLite does: a file it may not write is opened read-only without a word (every write then
+ * fails with SQLITE_READONLY); a file made read-only while open keeps being written through the
+ * descriptor it already has, until the next start. So:
+ *  - start-up on a read-only database refuses, with one clear line and exit code 2 (no stack), and
+ *    starts normally once permissions are restored;
+ *  - under a running server, chmod a-w changes no write, but the health check reports the store as
+ *    read_only (the next start would refuse) and ok again once restored.
+ * (A read-only remount is refused while the database is open, EBUSY; an ext4 errors=remount-ro
+ * fault makes writes fail as SQLITE_IOERR_WRITE — 503 storage_unavailable — and needs an unmount to
+ * clear, so it cannot recover under a running server; see README "Faults".)
+ */
+const NOBODY: ChildUser = { uid: 65534, gid: 65534 };
+const isRoot = process.getuid?.() === 0;
+if (!isRoot) {
+  if (process.env.CI) throw new Error('the read-only database test needs root (to run the server as nobody); CI runs as root');
+  console.warn('\n!!! not root: skipping the read-only database tests (run as root; they run the server as nobody)\n');
+}
+
+/** chmod every file and folder under (and including) dir. */
+function chmodTree(dir: string, fileMode: number, dirMode: number): void {
+  for (const name of readdirSync(dir, { recursive: true }) as string[]) {
+    const path = join(dir, name);
+    chmodSync(path, statSync(path).isDirectory() ? dirMode : fileMode);
+  }
+  chmodSync(dir, dirMode);
+}
+
+async function stop(server: ChildServer): Promise<void> {
+  server.proc.kill('SIGTERM');
+  expect((await server.exited).code).toBe(0);
+}
+
+/** Starts the server as nobody and expects it to exit before listening; returns its output and exit code. */
+async function refusedStart(dataDir: string): Promise<{ code: number | null; output: string }> {
+  try {
+    const server = await startChildServer(dataDir, { HOME: tmpdir() }, 60_000, NOBODY);
+    await stop(server);
+  } catch (err) {
+    const m = /^server exited \((\d+|[A-Z]+)\) before listening:\n([\s\S]*)$/.exec((err as Error).message);
+    if (m) return { code: Number(m[1]), output: m[2]! };
+    throw err;
+  }
+  throw new Error('the server started on a read-only database');
+}
+
+describe.skipIf(!isRoot)('read-only database (server run as nobody)', () => {
+  let root: string;
+  let dataDir: string;
+  let key: string;
+
+  beforeAll(async () => {
+    root = mkdtempSync(join(tmpdir(), 'facegate-ro-'));
+    chmodSync(root, 0o755);
+    dataDir = join(root, 'data');
+    // The first start creates the database as nobody, in a folder nobody owns.
+    chownSync(root, NOBODY.uid, NOBODY.gid);
+    const first = await startChildServer(dataDir, { HOME: tmpdir() }, 60_000, NOBODY);
+    key = printedKey(first.output());
+    expect((await client(first.base, key)('POST', '/api/v1/people', { name: 'Before' })).status).toBe(201);
+    await stop(first);
+  });
+  afterAll(() => {
+    if (root) {
+      chmodTree(root, 0o644, 0o755);
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it('start-up on a read-only database: one clear line, exit 2, nothing changed; starts again once writable', async () => {
+    chmodTree(dataDir, 0o444, 0o555);
+    const refused = await refusedStart(dataDir);
+    expect(refused.code).toBe(2);
+    expect(refused.output).toMatch(/facegate: the database is read-only: \S+facegate\.db is not writable by this process, uid 65534 \(EACCES\)/);
+    expect(refused.output).toMatch(/then start again \(nothing was changed\)/);
+    expect(refused.output).not.toMatch(/^\s+at /m);
+
+    // The file writable but not its folder: SQLite could open it, but cannot create its -wal/-shm.
+    chmodTree(dataDir, 0o644, 0o755);
+    chmodSync(dataDir, 0o555);
+    const folder = await refusedStart(dataDir);
+    expect(folder.code).toBe(2);
+    expect(folder.output).toMatch(/facegate: the database is read-only: the folder \S+ is not writable by this process, uid 65534 \(EACCES\)/);
+    expect(folder.output).not.toMatch(/^\s+at /m);
+
+    chmodSync(dataDir, 0o755);
+    const again = await startChildServer(dataDir, { HOME: tmpdir() }, 60_000, NOBODY);
+    try {
+      const call = client(again.base, key);
+      const health = await call('GET', '/api/v1/system/health');
+      expect(health.json.store).toEqual({ status: 'ok' });
+      expect(health.json.status).toBe('ok');
+      const people = await call('GET', '/api/v1/people');
+      expect(people.json.items.map((p: { name: string }) => p.name)).toContain('Before');
+      expect((await call('POST', '/api/v1/people', { name: 'After restart' })).status).toBe(201);
+    } finally {
+      await stop(again);
+    }
+  });
+
+  it('made read-only under a running server: health says read_only (writes go on through the open file), ok again once restored', async () => {
+    const server = await startChildServer(dataDir, { HOME: tmpdir() }, 60_000, NOBODY);
+    try {
+      const call = client(server.base, key);
+      expect((await call('GET', '/api/v1/system/health')).json.store.status).toBe('ok');
+
+      chmodTree(dataDir, 0o444, 0o555);
+      const health = await call('GET', '/api/v1/system/health');
+      expect(health.status).toBe(200);
+      expect(health.json.status).toBe('degraded');
+      expect(health.json.store.status).toBe('read_only');
+      // SQLite checked permissions when it opened the file: its descriptors still write.
+      const during = await call('POST', '/api/v1/people', { name: 'During' });
+      expect(during.status).toBe(201);
+
+      chmodTree(dataDir, 0o644, 0o755);
+      const restored = await call('GET', '/api/v1/system/health');
+      expect(restored.json.store).toEqual({ status: 'ok' });
+      expect(restored.json.status).toBe('ok');
+      expect((await call('GET', `/api/v1/people/${during.json.id}`)).status).toBe(200);
+    } finally {
+      await stop(server);
+    }
+  });
+});
