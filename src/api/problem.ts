@@ -83,6 +83,8 @@ export function lastStorageRefusal(app: FastifyInstance): StorageRefusal | undef
   return storageRefusals.get(app)?.[0];
 }
 
+const CONNECTION_LOST = { code: 'storage_unavailable', detail: 'the connection to the database was lost: nothing was saved; retry' };
+
 /**
  * The database refusing writes is the operator's problem to fix, not a bug: a disk that is full or
  * read-only gets a 503 with a code that says which, and requests succeed again once it is fixed.
@@ -90,7 +92,12 @@ export function lastStorageRefusal(app: FastifyInstance): StorageRefusal | undef
  */
 function storageProblem(err: unknown): { code: string; detail: string } | undefined {
   const code = (err as { code?: unknown } | null)?.code;
+  // A PostgreSQL connection ended under a query (a failover, a restart, pg_terminate_backend): pg
+  // gives no code for the socket closing; the pool replaces the connection for the next request.
+  if (code === undefined && err instanceof Error && /^Connection terminated( unexpectedly)?$/.test(err.message)) return CONNECTION_LOST;
   if (typeof code !== 'string') return undefined;
+  // SQLSTATE class 08 (connection exception) and 57P01-57P03 (the server shutting down or starting).
+  if (/^(08...|57P0[123])$/.test(code)) return CONNECTION_LOST;
   if (code === 'SQLITE_FULL' || code === '53100') return { code: 'storage_full', detail: 'the database disk is full: nothing was saved; free space and retry' };
   if (code.startsWith('SQLITE_READONLY') || code === '25006') return { code: 'storage_read_only', detail: 'the database is read-only: nothing was saved; make it writable and retry' };
   if (code.startsWith('SQLITE_IOERR') || code.startsWith('SQLITE_CANTOPEN')) return { code: 'storage_unavailable', detail: 'the database could not be written: nothing was saved; check its disk and retry' };

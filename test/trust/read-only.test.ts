@@ -1,8 +1,10 @@
 import { chmodSync, chownSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { client } from '../api/test-app.ts';
+import { client, startTestApp, type TestApp } from '../api/test-app.ts';
+import { PG_ADMIN_URL, storeBackends, type BackendHandle } from '../store/backends.ts';
 import { printedKey, startChildServer, type ChildServer, type ChildUser } from './child-server.ts';
 
 /*
@@ -132,5 +134,81 @@ describe.skipIf(!isRoot)('read-only database (server run as nobody)', () => {
     } finally {
       await stop(server);
     }
+  });
+});
+
+/*
+ * PostgreSQL made read-only under a running server, as a failover to a standby or an operator's
+ * `default_transaction_read_only` does it: the setting on our own test database, and its sessions
+ * ended so that the pool reconnects into it. Writes answer 503 storage_read_only, the health check
+ * says read_only, and both recover by themselves once the setting is reset.
+ */
+const postgres = (await storeBackends()).find((b) => b.name === 'postgres')!;
+
+describe.skipIf(postgres.skipReason !== null)('read-only database (PostgreSQL, under a running server)', () => {
+  let handle: BackendHandle;
+  let t: TestApp;
+  let dataRoot: string;
+  let dbName: string;
+
+  async function admin(text: string): Promise<void> {
+    const c = new pg.Client({ connectionString: PG_ADMIN_URL });
+    await c.connect();
+    try {
+      await c.query(text);
+    } finally {
+      await c.end();
+    }
+  }
+  /** Sets the database's default and ends its sessions, so that the server's pool reconnects under it. */
+  async function setReadOnly(on: boolean): Promise<void> {
+    await admin(on ? `alter database ${dbName} set default_transaction_read_only = on` : `alter database ${dbName} reset default_transaction_read_only`);
+    await admin(`select pg_terminate_backend(pid) from pg_stat_activity where datname = '${dbName}' and pid <> pg_backend_pid()`);
+  }
+  /** Posts until an answer other than a lost connection (each pooled connection may fail once, 503 storage_unavailable). */
+  async function postPerson(call: ReturnType<typeof client>, name: string): ReturnType<ReturnType<typeof client>> {
+    for (let attempt = 0; ; attempt++) {
+      const res = await call('POST', '/api/v1/people', { name });
+      if (attempt >= 4 || res.status !== 503 || res.json.code !== 'storage_unavailable') return res;
+    }
+  }
+
+  beforeAll(async () => {
+    handle = await postgres.create();
+    const url = handle.config.database.url!;
+    dbName = new URL(url).pathname.slice(1);
+    dataRoot = mkdtempSync(join(tmpdir(), 'facegate-ro-pg-'));
+    t = await startTestApp(join(dataRoot, 'data'), { database: { url, poolSize: 4 } });
+  });
+  afterAll(async () => {
+    await t?.app.close().catch(() => undefined);
+    await handle?.dispose();
+    if (dataRoot) rmSync(dataRoot, { recursive: true, force: true });
+  });
+
+  it('writes answer 503 storage_read_only and health says read_only; both recover by themselves once writable', async () => {
+    const call = client(t.base, t.printedKey!);
+    expect((await call('POST', '/api/v1/people', { name: 'Before' })).status).toBe(201);
+
+    await setReadOnly(true);
+    const answers: Array<{ status: number; code?: string }> = [];
+    for (let i = 0; i < 5; i++) {
+      const res = await postPerson(call, `Read-only ${i}`);
+      answers.push({ status: res.status, code: res.json.code });
+    }
+    expect(answers).toEqual(Array.from({ length: 5 }, () => ({ status: 503, code: 'storage_read_only' })));
+    const health = await call('GET', '/api/v1/system/health');
+    expect(health.status).toBe(200);
+    expect(health.json.status).toBe('degraded');
+    expect(health.json.store.status).toBe('read_only');
+    expect(health.json.store.lastRefusal.code).toBe('storage_read_only');
+    // Reads still work.
+    expect((await call('GET', '/api/v1/people')).json.items.map((p: { name: string }) => p.name)).toEqual(['Before']);
+
+    await setReadOnly(false);
+    const after = await postPerson(call, 'After');
+    expect(after.status).toBe(201);
+    expect((await call('GET', '/api/v1/system/health')).json.store).toEqual({ status: 'ok' });
+    expect((await call('GET', '/api/v1/people')).json.items.map((p: { name: string }) => p.name).sort()).toEqual(['After', 'Before']);
   });
 });
