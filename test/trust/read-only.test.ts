@@ -1,4 +1,6 @@
-import { chmodSync, chownSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -210,5 +212,110 @@ describe.skipIf(postgres.skipReason !== null)('read-only database (PostgreSQL, u
     expect(after.status).toBe(201);
     expect((await call('GET', '/api/v1/system/health')).json.store).toEqual({ status: 'ok' });
     expect((await call('GET', '/api/v1/people')).json.items.map((p: { name: string }) => p.name).sort()).toEqual(['After', 'Before']);
+  });
+});
+
+/*
+ * The file system turning read-only under a running server, as ext4 does on an I/O error with
+ * errors=remount-ro: a small ext4 image on a loop device, and the kernel's own test switch
+ * (/sys/fs/ext4/<dev>/trigger_fs_error). SQLite's writes then fail with SQLITE_IOERR_WRITE (its
+ * descriptors stay open, so it never says READONLY): 503 storage_unavailable, reads still answer,
+ * the health check names it. The kernel refuses a read-write remount after that, so recovery is a
+ * stop, unmount, fsck, mount and start: the database opens and takes writes again, with what
+ * reached the disk before the fault.
+ */
+function mountExt4(image: string, dir: string): string | null {
+  try {
+    execFileSync('truncate', ['-s', '48M', image]);
+    execFileSync('mkfs.ext4', ['-q', '-F', image], { stdio: 'pipe' });
+    execFileSync('mount', ['-o', 'loop,errors=remount-ro', image, dir], { stdio: 'pipe' });
+  } catch (err) {
+    return (err as Error).message.split('\n')[0]!;
+  }
+  const source = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.split(' ')[4] === dir)?.split(' - ')[1]?.split(' ')[1];
+  const trigger = source ? `/sys/fs/ext4/${basename(source)}/trigger_fs_error` : '';
+  if (!existsSync(trigger)) {
+    execFileSync('umount', [dir]);
+    return `no ext4 trigger_fs_error for ${source ?? dir}`;
+  }
+  return null;
+}
+
+describe.skipIf(!isRoot)('file system remounted read-only under a running server (ext4 errors=remount-ro)', () => {
+  let ext4Root = '';
+  let ext4Mount = '';
+  let image = '';
+  let dataDir = '';
+  let ext4Problem: string | null = null;
+  let t: TestApp | undefined;
+
+  // Mounted here, not at load, so that a run filtered to other tests leaves no mount behind.
+  beforeAll(() => {
+    ext4Root = mkdtempSync(join(tmpdir(), 'facegate-ext4-'));
+    ext4Mount = join(ext4Root, 'mnt');
+    image = join(ext4Root, 'image');
+    dataDir = join(ext4Mount, 'data');
+    execFileSync('mkdir', ['-p', ext4Mount]);
+    ext4Problem = mountExt4(image, ext4Mount);
+    if (ext4Problem && process.env.CI) throw new Error(`cannot mount an ext4 loop image for the read-only file system test (${ext4Problem})`);
+  });
+  afterAll(async () => {
+    await t?.app.close().catch(() => undefined);
+    // Unmounted already when the test got past its fsck, or never mounted.
+    spawnSync('umount', [ext4Mount], { stdio: 'pipe' });
+    rmSync(ext4Root, { recursive: true, force: true });
+  });
+
+  it('writes answer 503 storage_unavailable, reads work, health names it; after fsck and a restart it works with what reached the disk', async (ctx) => {
+    if (ext4Problem) {
+      console.warn(`\n!!! cannot mount an ext4 loop image (${ext4Problem}): skipping the read-only file system test\n`);
+      ctx.skip();
+      return;
+    }
+    t = await startTestApp(dataDir);
+    const key = t.printedKey!;
+    let call = client(t.base, key);
+    const before = await call('POST', '/api/v1/people', { name: 'Before' });
+    expect(before.status).toBe(201);
+
+    // What reached the disk survives the fault. With synchronous=NORMAL, commits since the last
+    // checkpoint sit in the page cache, and the kernel drops those on an emergency read-only
+    // remount, as a power cut would (measured: without this sync the whole new database was gone).
+    execFileSync('sync');
+    const source = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.split(' ')[4] === ext4Mount)!.split(' - ')[1]!.split(' ')[1]!;
+    writeFileSync(`/sys/fs/ext4/${basename(source)}/trigger_fs_error`, 'facegate read-only test');
+
+    const during: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const res = await call('POST', '/api/v1/people', { name: `During ${i}`, metadata: { note: 'x'.repeat(4000) } });
+      during.push(res.status);
+      if (res.status !== 201) expect(res.json.code).toBe('storage_unavailable');
+    }
+    expect(during.filter((s) => s !== 201).length).toBeGreaterThan(0);
+    expect((await call('GET', `/api/v1/people/${before.json.id}`)).status).toBe(200);
+    const health = await call('GET', '/api/v1/system/health');
+    expect(health.json.status).toBe('degraded');
+    expect(health.json.store.status).toBe('unavailable');
+
+    await t.app.close().catch(() => undefined);
+    t = undefined;
+    execFileSync('umount', [ext4Mount]);
+    // 0: clean, 1: errors corrected (the forced error is recorded in the superblock).
+    const fsck = spawnSync('e2fsck', ['-f', '-y', image], { encoding: 'utf8' });
+    expect(fsck.status, fsck.stdout + fsck.stderr).toBeLessThanOrEqual(1);
+    execFileSync('mount', ['-o', 'loop,errors=remount-ro', image, ext4Mount]);
+
+    t = await startTestApp(dataDir);
+    call = client(t.base, key);
+    const answered = during.filter((s) => s === 201).length;
+    const listed = await call('GET', '/api/v1/people');
+    expect(listed.status).toBe(200);
+    const names: string[] = listed.json.items.map((p: { name: string }) => p.name);
+    expect(names).toContain('Before');
+    // Answered during the fault and lost with the page cache, or kept: never anything half-written.
+    expect(names.length).toBeLessThanOrEqual(1 + answered);
+    expect(names.every((n) => n === 'Before' || n.startsWith('During '))).toBe(true);
+    expect((await call('POST', '/api/v1/people', { name: 'After' })).status).toBe(201);
+    expect((await call('GET', '/api/v1/system/health')).json.store).toEqual({ status: 'ok' });
   });
 });
