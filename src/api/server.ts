@@ -1,3 +1,4 @@
+import fastifyCookie from '@fastify/cookie';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import fastifyWebsocket from '@fastify/websocket';
@@ -14,8 +15,11 @@ import type { ImportService } from '../services/import.service.ts';
 import type { PeopleService } from '../services/people.service.ts';
 import type { RecognitionService } from '../services/recognition.service.ts';
 import type { SessionsService } from '../services/sessions.service.ts';
+import type { UsersService } from '../services/users.service.ts';
 import type { VisionPool } from '../vision/vision-pool.ts';
 import { installAuth, maskKeyInUrl } from './auth.ts';
+import { authRoutes } from './routes/auth.routes.ts';
+import { liveRoutes } from './routes/live.routes.ts';
 import { installErrorHandling } from './problem.ts';
 import { cameraRoutes } from './routes/cameras.routes.ts';
 import { classifierRoutes } from './routes/classifier.routes.ts';
@@ -28,6 +32,7 @@ import { sessionsRoutes } from './routes/sessions.routes.ts';
 import { statusRoutes } from './routes/status.routes.ts';
 import { streamRoutes } from './routes/stream.routes.ts';
 import { systemRoutes } from './routes/system.routes.ts';
+import { webRoutes } from './routes/web.routes.ts';
 
 /** The Fastify instance routes are written against: zod schemas type requests and document responses. */
 export type ApiApp = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, ZodTypeProvider>;
@@ -43,6 +48,8 @@ export interface ApiServices {
   sessions: SessionsService;
   pipeline: CameraPipeline;
   cameras: CamerasService;
+  /** Web UI users and browser sessions. */
+  users: UsersService;
 }
 
 export interface ServerDeps {
@@ -56,7 +63,7 @@ export interface ServerDeps {
 /** A group of routes; each file under routes/ exports one. */
 export type RouteModule = (app: ApiApp, deps: ServerDeps) => void;
 
-const ROUTES: RouteModule[] = [systemRoutes, keyRoutes, peopleRoutes, importRoutes, recognitionRoutes, classifierRoutes, sessionsRoutes, eventsRoutes, statusRoutes, cameraRoutes, streamRoutes];
+const ROUTES: RouteModule[] = [systemRoutes, keyRoutes, peopleRoutes, importRoutes, recognitionRoutes, classifierRoutes, sessionsRoutes, eventsRoutes, statusRoutes, cameraRoutes, streamRoutes, authRoutes, liveRoutes, webRoutes];
 
 /** Builds the HTTP server with every route registered; the caller listens and closes it. */
 export async function buildServer(deps: ServerDeps): Promise<ApiApp> {
@@ -84,7 +91,9 @@ export async function buildServer(deps: ServerDeps): Promise<ApiApp> {
   // request before auth can answer 401, or the refused upgrade's socket is never destroyed (and
   // server.close() waits for it forever). One registration serves every WebSocket route (events, stream).
   await app.register(fastifyWebsocket, { options: { maxPayload: deps.config.vision.image.maxBytes * 2 } });
-  installAuth(app, deps.services.auth);
+  // Before auth: the session cookie is read in the auth hook.
+  await app.register(fastifyCookie);
+  installAuth(app, deps.services.auth, deps.services.users);
 
   await app.register(fastifySwagger, {
     openapi: {

@@ -7,6 +7,7 @@ import { registerEvalCommand } from './eval.ts';
 import { registerImportCommand } from './import.ts';
 import { registerMigrateCommand } from './migrate.ts';
 import { registerServeCommand } from './serve.ts';
+import { registerUserCommands } from './users.ts';
 import { registerVisionCommands } from './vision-commands.ts';
 
 const program = new Command()
@@ -23,6 +24,7 @@ registerImportCommand(program);
 registerVisionCommands(program);
 registerEvalCommand(program);
 registerBenchCommand(program);
+registerUserCommands(program);
 
 try {
   await program.parseAsync(process.argv);

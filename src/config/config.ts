@@ -296,6 +296,19 @@ const sourcesSchema = z.strictObject({
     .default({ maxMessagesPerSecond: 60, autoCreatePushCameras: true }),
 });
 
+const uiSchema = z.strictObject({
+  /** Serve the web UI (the static files built into web/dist) at `/`. */
+  enabled: z.boolean().default(true),
+  /** Folder of the built web UI, relative to the project. */
+  root: z.string().default('web/dist'),
+  /** How long a browser session lasts before signing in again, in hours. */
+  sessionTtlHours: z.number().positive().max(24 * 90).default(12),
+  /** Failed sign-ins in a row (per user, or per client address for key sign-ins) before a lockout. */
+  maxFailedLogins: z.number().int().min(1).max(100).default(5),
+  /** How long a lockout lasts, in minutes. */
+  lockoutMinutes: z.number().positive().max(24 * 60).default(15),
+});
+
 export const configSchema = z.strictObject({
   /** Folder for the embedded database and other state. */
   dataDir: z.string().default('data'),
@@ -311,6 +324,8 @@ export const configSchema = z.strictObject({
   cameras: z.array(cameraSchema).default([]),
   realtime: realtimeSchema.default(realtimeSchema.parse({})),
   events: eventsSchema.default(eventsSchema.parse({})),
+  /** The web UI and its browser sign-in (users, sessions, lockout). */
+  ui: uiSchema.default(uiSchema.parse({})),
 });
 
 export type Config = z.infer<typeof configSchema>;

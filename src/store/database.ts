@@ -15,6 +15,7 @@ import { SessionsRepository } from './sessions.repository.ts';
 import type { RepositoryContext } from './repository-context.ts';
 import type { Database, Dialect } from './schema.ts';
 import { TemplatesRepository } from './templates.repository.ts';
+import { UsersRepository } from './users.repository.ts';
 
 /** The repositories, bound either to the store's connection or to one transaction. */
 export interface Repositories {
@@ -26,6 +27,7 @@ export interface Repositories {
   readonly cameras: CamerasRepository;
   readonly events: EventsRepository;
   readonly sessions: SessionsRepository;
+  readonly users: UsersRepository;
 }
 
 export interface Store extends Repositories {
@@ -142,6 +144,7 @@ function repositories(ctx: RepositoryContext): Repositories {
     cameras: new CamerasRepository(ctx),
     events: new EventsRepository(ctx),
     sessions: new SessionsRepository(ctx),
+    users: new UsersRepository(ctx),
   };
 }
 

@@ -22,3 +22,5 @@ export type {
   SessionListQuery,
 } from './sessions.repository.ts';
 export * from './types.ts';
+export type { UsersRepository, User, UserRole, UserRecord, LoginSession } from './users.repository.ts';
+export { USER_ROLES } from './users.repository.ts';
