@@ -102,7 +102,7 @@ function App() {
         <span class="who">
           {session.name} · {session.level}
         </span>
-        <button type="button" class="link" onClick={() => void signOut()}>
+        <button type="button" class="link" title={`Signed in as ${session.name ?? ''} (${session.level})`} onClick={() => void signOut()}>
           Sign out
         </button>
       </header>

@@ -293,7 +293,7 @@ function KioskMessage({ mode, guidance, checkedIn, faceCount, onDecide }: { mode
     case 'welcome':
       return (
         <div class="message welcome">
-          <h1 data-testid="welcome">{mode.message.includes(mode.name) ? mode.message : `Welcome back, ${mode.name}`}</h1>
+          <h1 data-testid="welcome">Welcome back, {mode.name}</h1>
           {checkedIn && <p class="checked-in">{checkedIn}</p>}
         </div>
       );
@@ -307,8 +307,8 @@ function KioskMessage({ mode, guidance, checkedIn, faceCount, onDecide }: { mode
     case 'ask':
       return (
         <div class="message dialog" role="dialog" aria-modal="false" aria-labelledby="ask-title" aria-describedby="ask-text">
-          <h1 id="ask-title">{mode.message}</h1>
-          <p id="ask-text">We don’t know you yet. Would you like to register your face?</p>
+          <h1 id="ask-title">{mode.message.includes('register') ? mode.message : `${mode.message}: would you like to register?`}</h1>
+          <p id="ask-text">Registering takes under a minute: the screen shows you how to turn your head. Nothing is saved if you say no.</p>
           <div class="buttons">
             <button ref={yesRef} type="button" class="primary big" onClick={() => onDecide(true)}>
               Yes, register <kbd>Y</kbd>
