@@ -29,7 +29,7 @@ function Page({ path, session }: { path: string; session: Session }) {
   if (person) return <PersonPage id={decodeURIComponent(person[1]!)} session={session} />;
   switch (path) {
     case '/kiosk':
-      return <KioskPage />;
+      return <KioskPage session={session} />;
     case '/people':
       return <PeoplePage session={session} />;
     case '/attendance':

@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { wsUrl, type FacegateEvent } from '../api.ts';
+import { api, errorText, wsUrl, type FacegateEvent, type Session } from '../api.ts';
 import { grabJpeg, isCameraProblem, openCamera } from '../camera.ts';
 import { useEventSocket } from '../events-socket.ts';
 import { PoseRing } from '../pose-ring.tsx';
@@ -59,7 +59,7 @@ function cameraIdFromUrl(): string {
   return fromUrl ?? localStorage.getItem('facegate.kioskCamera') ?? 'kiosk';
 }
 
-export function KioskPage() {
+export function KioskPage({ session }: { session: Session }) {
   const cameraId = cameraIdFromUrl();
   const videoRef = useRef<HTMLVideoElement>(null);
   const grabRef = useRef<HTMLCanvasElement>(null);
@@ -243,6 +243,7 @@ export function KioskPage() {
       </section>
       <section class="panel" aria-live="polite">
         <KioskMessage mode={mode} guidance={guidance} checkedIn={checkedIn} faceCount={faces.length} onDecide={decide} />
+        {mode.kind === 'success' && session.level === 'admin' && <NameForm personId={mode.personId} onSaved={holdThenWait} onEditing={() => clearTimeout(holdTimer.current)} />}
         <p class="status-line">
           Camera <code>{cameraId}</code> · stream {streamState} · events {events.state}
         </p>
@@ -336,7 +337,7 @@ function KioskMessage({ mode, guidance, checkedIn, faceCount, onDecide }: { mode
       return (
         <div class="message success" role="status">
           <h1>{mode.message}</h1>
-          <p>You are registered. An administrator can add your name and details.</p>
+          <p>You are registered. Your name and details are added here or later by an administrator.</p>
         </div>
       );
     case 'failed':
@@ -354,6 +355,41 @@ function KioskMessage({ mode, guidance, checkedIn, faceCount, onDecide }: { mode
         </div>
       );
   }
+}
+
+/** On a kiosk signed in by an admin, the new person's details are filled in right away (else an admin does it later in People). */
+function NameForm({ personId, onSaved, onEditing }: { personId: string; onSaved: () => void; onEditing: () => void }) {
+  const [name, setName] = useState('');
+  const [externalId, setExternalId] = useState('');
+  const [saved, setSaved] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const save = async (e: Event): Promise<void> => {
+    e.preventDefault();
+    try {
+      await api.patch(`/api/v1/people/${personId}`, { name: name.trim(), ...(externalId.trim() ? { externalId: externalId.trim() } : {}) });
+      setSaved(true);
+      onSaved();
+    } catch (err) {
+      setError(errorText(err));
+    }
+  };
+  if (saved) return <p class="notice">Saved: {name}</p>;
+  return (
+    <form class="form message" onSubmit={(e) => void save(e)} onFocusCapture={onEditing}>
+      <label>
+        Name
+        <input required maxLength={200} value={name} onInput={(e) => setName(e.currentTarget.value)} />
+      </label>
+      <label>
+        Employee code (optional)
+        <input maxLength={200} value={externalId} onInput={(e) => setExternalId(e.currentTarget.value)} />
+      </label>
+      {error && <p class="error">{error}</p>}
+      <button type="submit" class="primary">
+        Save details
+      </button>
+    </form>
+  );
 }
 
 function reasonText(reason: string): string {
