@@ -27,7 +27,8 @@ export async function buildWebUi(): Promise<void> {
 }
 
 /** Chromium with a fake webcam that plays `video` (a .y4m file) in a loop, and auto-accepts the camera prompt. */
-export function launchChromium(video?: string): Promise<Browser> {
+export function launchChromium(video?: string, options: { fakeCamera?: boolean } = {}): Promise<Browser> {
+  const fakeCamera = options.fakeCamera ?? true;
   return chromium.launch({
     executablePath: CHROMIUM_PATH,
     headless: true,
@@ -39,9 +40,8 @@ export function launchChromium(video?: string): Promise<Browser> {
       '--disable-background-networking',
       '--disable-component-update',
       '--disable-sync',
-      '--use-fake-ui-for-media-stream',
-      '--use-fake-device-for-media-stream',
-      ...(video ? [`--use-file-for-fake-video-capture=${video}`] : []),
+      ...(fakeCamera ? ['--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream'] : []),
+      ...(fakeCamera && video ? [`--use-file-for-fake-video-capture=${video}`] : []),
     ],
   });
 }

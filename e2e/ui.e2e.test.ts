@@ -34,6 +34,7 @@ describe.skipIf(SKIP_E2E)('web UI in a real browser', () => {
   let page: Page;
   let annaId: string;
   let hasAttendance = false;
+  let lobbyKiosk: BrowserContext | undefined;
 
   const shot = async (p: Page, name: string): Promise<void> => {
     for (const [label, size] of [
@@ -164,7 +165,39 @@ describe.skipIf(SKIP_E2E)('web UI in a real browser', () => {
     expect(people.json.total).toBe(1);
     const gallery = await admin('GET', '/api/v1/gallery/status');
     expect(gallery.json.size).toBe(1);
-    await context.close();
+    // The kiosk keeps streaming: the live page looks at it next.
+    lobbyKiosk = context;
+  });
+
+  it('the live page shows each camera with its last frame and faces; the WS tester connects', async () => {
+    await page.goto(`${t.base}/live`);
+    // A kiosk's camera is a transient push camera: it is listed while the kiosk streams.
+    await page.getByRole('heading', { name: 'lobby' }).waitFor();
+    await page.locator('.frame-box img').first().waitFor();
+    await page.locator('.frame-box .box-label').filter({ hasText: 'unknown' }).first().waitFor();
+    await page.getByText('(open)').waitFor();
+    await shot(page, 'live');
+    await lobbyKiosk?.close();
+    await page.goto(`${t.base}/ws-tester`);
+    await page.getByText('State: open').waitFor();
+    await page.getByText('"type":"connected"').first().waitFor();
+    await shot(page, 'ws-tester');
+  });
+
+  it('tells the kiosk user clearly when the camera cannot be used', async () => {
+    // A browser without the fake camera: headless Chromium has no camera and grants none.
+    const plain = await launchChromium(undefined, { fakeCamera: false });
+    try {
+      const device = await createKey(admin, 'device');
+      const kiosk = await signIn(await plain.newContext({ viewport: DESKTOP }), { key: device });
+      await kiosk.waitForURL(/\/kiosk/);
+      const alert = kiosk.getByRole('alert');
+      await alert.waitFor({ timeout: 30_000 });
+      expect(await alert.textContent()).toMatch(/Camera unavailable.*(denied|No camera was found|in use)/s);
+      await shot(kiosk, 'kiosk-no-camera');
+    } finally {
+      await plain.close();
+    }
   });
 
   it('attendance shows her check-in', async (ctx) => {

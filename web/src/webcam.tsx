@@ -32,7 +32,7 @@ export function Webcam({ onReady }: { onReady: (grab: () => Promise<Blob | null>
   return (
     <div class="webcam">
       <video ref={video} muted playsInline autoPlay class="mirror" aria-label="Webcam preview" />
-      <canvas ref={canvas} hidden />
+      <canvas ref={canvas} style={{ display: 'none' }} />
     </div>
   );
 }

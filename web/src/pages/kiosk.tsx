@@ -239,10 +239,17 @@ export function KioskPage({ session }: { session: Session }) {
             {mode.kind === 'guided' && <PoseRing guidance={guidance} />}
           </div>
         )}
-        <canvas ref={grabRef} hidden />
+        <canvas ref={grabRef} style={{ display: 'none' }} />
       </section>
       <section class="panel" aria-live="polite">
-        <KioskMessage mode={mode} guidance={guidance} checkedIn={checkedIn} faceCount={faces.length} onDecide={decide} />
+        {cameraError ? (
+          <div class="message">
+            <h1>This kiosk needs a camera</h1>
+            <p>Recognition, greetings and registration start as soon as a camera works here.</p>
+          </div>
+        ) : (
+          <KioskMessage mode={mode} guidance={guidance} checkedIn={checkedIn} faceCount={faces.length} onDecide={decide} />
+        )}
         {mode.kind === 'success' && session.level === 'admin' && <NameForm personId={mode.personId} onSaved={holdThenWait} onEditing={() => clearTimeout(holdTimer.current)} />}
         <p class="status-line">
           Camera <code>{cameraId}</code> · stream {streamState} · events {events.state}

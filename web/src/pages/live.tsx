@@ -59,7 +59,16 @@ export function LivePage({ session }: { session: Session }) {
   }, [reload]);
 
   const socket = useEventSocket('', (e) => {
-    if (e.type === 'connected' || e.type === 'error') return;
+    if (e.type === 'connected') {
+      // What happened just before the page opened, from the persisted event ring.
+      const cursor = Number(e.data.cursor ?? 0);
+      api
+        .get<{ events: FacegateEvent[] }>(`/api/v1/events?after=${Math.max(0, cursor - 50)}&limit=50`)
+        .then((page) => setEvents((list) => [...list, ...page.events.filter((p) => p.id <= cursor).reverse()].slice(0, MAX_EVENTS)))
+        .catch(() => {});
+      return;
+    }
+    if (e.type === 'error') return;
     setEvents((list) => [e, ...list].slice(0, MAX_EVENTS));
   });
 
@@ -195,7 +204,7 @@ function Sessions({ cameras }: { cameras: Camera[] }) {
   const start = async (e: Event): Promise<void> => {
     e.preventDefault();
     try {
-      await api.post('/api/v1/sessions', { cameraId: cameraId || cameras[0]?.id, label: label.trim() || null });
+      await api.post('/api/v1/sessions', { cameraId, label: label.trim() || null });
       setLabel('');
       setReload((n) => n + 1);
     } catch (err) {
@@ -223,7 +232,8 @@ function Sessions({ cameras }: { cameras: Camera[] }) {
       <form class="filters" onSubmit={(e) => void start(e)}>
         <label>
           Camera
-          <select value={cameraId} onChange={(e) => setCameraId(e.currentTarget.value)}>
+          <select required value={cameraId} onChange={(e) => setCameraId(e.currentTarget.value)}>
+            <option value="">choose…</option>
             {cameras.map((c) => (
               <option key={c.id} value={c.id}>
                 {c.name}
