@@ -8,11 +8,14 @@ import { AuthService } from './services/auth.service.ts';
 import { CameraPipeline } from './services/camera-pipeline.service.ts';
 import { CamerasService } from './services/cameras.service.ts';
 import { ClassifierService } from './services/classifier.service.ts';
+import { EnrollmentService } from './services/enrollment.service.ts';
 import { GalleryService } from './services/gallery.service.ts';
 import { ImportService } from './services/import.service.ts';
 import { PeopleService } from './services/people.service.ts';
 import { CosineGalleryScorer, identityPolicyFor, RecognitionService } from './services/recognition.service.ts';
 import { SessionsService } from './services/sessions.service.ts';
+import { AttendanceService } from './services/attendance.service.ts';
+import { NegativeExamples } from './services/negative-examples.ts';
 import { UsersService } from './services/users.service.ts';
 import { trackVoteConfigFor } from './domain/track-identity.ts';
 import { fetchImage } from './sources/url-image.ts';
@@ -62,6 +65,8 @@ export interface Services {
   recognition: RecognitionService;
   importer: ImportService;
   classifier: ClassifierService;
+  /** Revoked check-ins' faces, which the identity decision does not name their person for. */
+  negatives: NegativeExamples;
   close(): Promise<void>;
 }
 
@@ -100,6 +105,8 @@ export async function createServices(config: Config, log: (message: string) => v
     const importer = new ImportService({ store, people, vision, fetchImage: fetchUrl, storeThumbnails: config.privacy.storeImages, log });
     const classifier = new ClassifierService(store.templates, { modelId, dir: join(resolve(config.dataDir), 'classifier'), log });
     const trained = await classifier.load();
+    const negatives = new NegativeExamples(store.attendance, modelId);
+    await negatives.load();
     if (config.identity.classifier === 'svm' && !trained) {
       log('identity.classifier is "svm" but no SVM is trained yet: recognition uses the cosine search until POST /api/v1/system/train-model');
     }
@@ -113,6 +120,7 @@ export async function createServices(config: Config, log: (message: string) => v
       modelId,
       policy: identityPolicyFor(config, thresholds.search),
       verifyThreshold: thresholds.verify,
+      negatives,
     });
     return {
       store,
@@ -122,6 +130,7 @@ export async function createServices(config: Config, log: (message: string) => v
       recognition,
       importer,
       classifier,
+      negatives,
       async close() {
         await vision.close();
         await gallery.close();
@@ -147,7 +156,7 @@ export function usersServiceFor(config: Config, store: Store, auth: AuthService 
 
 export async function createApp(config: Config, log: (message: string) => void = () => {}): Promise<App> {
   const services = await createServices(config, log);
-  const { store, vision, gallery, people, recognition, importer, classifier } = services;
+  const { store, vision, gallery, people, recognition, importer, classifier, negatives } = services;
   let server: ApiApp;
   let events: EventsRuntime;
   try {
@@ -156,22 +165,54 @@ export async function createApp(config: Config, log: (message: string) => void =
     await services.close();
     throw err;
   }
-  const sessions = new SessionsService({ store, log });
+  // Attendance is created below; sessions only call this at report time.
+  const sessions: SessionsService = new SessionsService({ store, log, settleCheckIns: (): Promise<void> => attendance.flush() });
   const thresholds = calibratedThresholds(config);
+  const attendance: AttendanceService = new AttendanceService({
+    store,
+    bus: events.bus,
+    config: config.attendance,
+    searchThreshold: thresholds.search,
+    livenessThreshold: config.vision.livenessThreshold,
+    storeImages: config.privacy.storeImages,
+    sessionOn: (cameraId): string | undefined => sessions.runningOn(cameraId),
+    negatives,
+    log,
+  });
   const pipeline = new CameraPipeline({
     vision,
     recognition,
     recognitionLog: store.recognitionLog,
     events: { bus: events.bus, state: events.state, decisions: events.decisions },
-    sessions,
+    // Every sighting goes to the sessions and to attendance.
+    sessions: {
+      sighted: (cameraId, personId, confidence, atMs, evidence) => {
+        sessions.sighted(cameraId, personId, confidence, atMs);
+        attendance.sighted(cameraId, personId, confidence, atMs, evidence);
+      },
+    },
     config: config.realtime,
     vote: trackVoteConfigFor(thresholds.search, config.identity.minMargin),
     modelId: embeddingModelIdFor(config.vision).modelId,
     log,
   });
   const cameras = new CamerasService({ cameras: store.cameras, pipeline, config, log });
+  const enrollments = new EnrollmentService({
+    vision,
+    people,
+    bus: events.bus,
+    cameras: pipeline,
+    decisions: events.decisions,
+    config: config.enrollment,
+    verifyThreshold: thresholds.verify,
+    livenessThreshold: config.vision.livenessThreshold,
+    minFaceSizePx: config.vision.quality.minFaceSizePx,
+    storeThumbnails: config.privacy.storeImages,
+    log,
+  });
   try {
     await sessions.start();
+    attendance.start();
     await cameras.start();
     const auth = new AuthService(store.apiKeys);
     const firstKey = await auth.ensureAdminKey();
@@ -183,14 +224,30 @@ export async function createApp(config: Config, log: (message: string) => void =
     server = await buildServer({
       config,
       vision,
-      services: { auth, gallery, people, recognition, import: importer, classifier, sessions, events, pipeline, cameras, users },
+      services: {
+        auth,
+        gallery,
+        people,
+        recognition,
+        import: importer,
+        classifier,
+        sessions,
+        events,
+        pipeline,
+        cameras,
+        enrollments,
+        attendance,
+        users,
+      },
       version: VERSION,
       startedAt: new Date(),
     });
   } catch (err) {
+    await enrollments.close();
     await cameras.close();
     await pipeline.close();
     await sessions.close();
+    await attendance.close();
     await events.close();
     await services.close();
     throw err;
@@ -204,9 +261,11 @@ export async function createApp(config: Config, log: (message: string) => void =
     pipeline,
     async close() {
       await server.close();
+      await enrollments.close();
       await cameras.close();
       await pipeline.close();
       await sessions.close();
+      await attendance.close();
       await events.close();
       await services.close();
     },

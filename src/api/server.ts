@@ -6,10 +6,12 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawReplyDef
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Config } from '../config/config.ts';
 import type { EventsRuntime } from '../events/events-runtime.ts';
+import type { AttendanceService } from '../services/attendance.service.ts';
 import type { AuthService } from '../services/auth.service.ts';
 import type { CameraPipeline } from '../services/camera-pipeline.service.ts';
 import type { CamerasService } from '../services/cameras.service.ts';
 import type { ClassifierService } from '../services/classifier.service.ts';
+import type { EnrollmentService } from '../services/enrollment.service.ts';
 import type { GalleryService } from '../services/gallery.service.ts';
 import type { ImportService } from '../services/import.service.ts';
 import type { PeopleService } from '../services/people.service.ts';
@@ -21,8 +23,10 @@ import { installAuth, maskKeyInUrl } from './auth.ts';
 import { authRoutes } from './routes/auth.routes.ts';
 import { liveRoutes } from './routes/live.routes.ts';
 import { installErrorHandling } from './problem.ts';
+import { attendanceRoutes } from './routes/attendance.routes.ts';
 import { cameraRoutes } from './routes/cameras.routes.ts';
 import { classifierRoutes } from './routes/classifier.routes.ts';
+import { enrollmentsRoutes } from './routes/enrollments.routes.ts';
 import { eventsRoutes } from './routes/events.routes.ts';
 import { importRoutes } from './routes/import.routes.ts';
 import { keyRoutes } from './routes/keys.routes.ts';
@@ -48,6 +52,8 @@ export interface ApiServices {
   sessions: SessionsService;
   pipeline: CameraPipeline;
   cameras: CamerasService;
+  enrollments: EnrollmentService;
+  attendance: AttendanceService;
   /** Web UI users and browser sessions. */
   users: UsersService;
 }
@@ -63,7 +69,24 @@ export interface ServerDeps {
 /** A group of routes; each file under routes/ exports one. */
 export type RouteModule = (app: ApiApp, deps: ServerDeps) => void;
 
-const ROUTES: RouteModule[] = [systemRoutes, keyRoutes, peopleRoutes, importRoutes, recognitionRoutes, classifierRoutes, sessionsRoutes, eventsRoutes, statusRoutes, cameraRoutes, streamRoutes, authRoutes, liveRoutes, webRoutes];
+const ROUTES: RouteModule[] = [
+  systemRoutes,
+  keyRoutes,
+  peopleRoutes,
+  importRoutes,
+  recognitionRoutes,
+  classifierRoutes,
+  sessionsRoutes,
+  eventsRoutes,
+  statusRoutes,
+  cameraRoutes,
+  streamRoutes,
+  enrollmentsRoutes,
+  attendanceRoutes,
+  authRoutes,
+  liveRoutes,
+  webRoutes,
+];
 
 /** Builds the HTTP server with every route registered; the caller listens and closes it. */
 export async function buildServer(deps: ServerDeps): Promise<ApiApp> {

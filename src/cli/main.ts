@@ -2,6 +2,7 @@ import { Command, Option } from 'commander';
 import { ConfigError } from '../config/config.ts';
 import { AppError } from '../domain/errors.ts';
 import { MigrationError } from '../store/index.ts';
+import { registerAttendanceCommand } from './attendance.ts';
 import { registerBenchCommand } from './bench.ts';
 import { registerEvalCommand } from './eval.ts';
 import { registerImportCommand } from './import.ts';
@@ -24,6 +25,7 @@ registerImportCommand(program);
 registerVisionCommands(program);
 registerEvalCommand(program);
 registerBenchCommand(program);
+registerAttendanceCommand(program);
 registerUserCommands(program);
 
 try {

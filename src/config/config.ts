@@ -296,6 +296,111 @@ const sourcesSchema = z.strictObject({
     .default({ maxMessagesPerSecond: 60, autoCreatePushCameras: true }),
 });
 
+const enrollmentAngleSchema = z.strictObject({
+  /** front, left, right, up, down … (the events' angle_name; stored as the template's pose label, "front" as "frontal"). */
+  name: z.string().min(1).max(40),
+  /** Target yaw, degrees (> 0 = the subject turned to their own left). */
+  yawDeg: z.number().min(-90).max(90),
+  /** Target pitch, degrees (> 0 = looking up). */
+  pitchDeg: z.number().min(-90).max(90),
+  /** The pose counts as reached within this many degrees of the target, in yaw and in pitch. */
+  toleranceDeg: z.number().positive().max(180),
+  /** What the person is told. */
+  instruction: z.string().min(1).max(200),
+});
+
+const enrollmentSchema = z.strictObject({
+  /** The poses of guided capture, in order (seed 000's five by default). */
+  angles: z
+    .array(enrollmentAngleSchema)
+    .min(1)
+    .max(12)
+    .default([
+      { name: 'front', yawDeg: 0, pitchDeg: 0, toleranceDeg: 10, instruction: 'Look straight at the camera' },
+      { name: 'left', yawDeg: 25, pitchDeg: 0, toleranceDeg: 12, instruction: 'Turn your head slightly to your left' },
+      { name: 'right', yawDeg: -25, pitchDeg: 0, toleranceDeg: 12, instruction: 'Turn your head slightly to your right' },
+      { name: 'up', yawDeg: 0, pitchDeg: 15, toleranceDeg: 10, instruction: 'Tilt your head slightly up' },
+      { name: 'down', yawDeg: 0, pitchDeg: -15, toleranceDeg: 10, instruction: 'Tilt your head slightly down' },
+    ]),
+  /** Good frames captured per guided angle. */
+  framesPerAngle: z.number().int().min(1).max(10).default(3),
+  /** Guided capture: the face must hold the target pose this long before a frame is taken, in milliseconds. */
+  holdMs: z.number().int().min(0).max(10_000).default(400),
+  /** Guided capture: consecutive frames whose pose differs more than this (degrees) mean the head is still moving. */
+  maxPoseStepDeg: z.number().positive().default(6),
+  /** Templates kept per pose label (the best by quality, near-copies skipped). */
+  templatesPerPose: z.number().int().min(1).max(10).default(2),
+  /** An enrollment not finished this long after it started fails with reason "timeout", in milliseconds. */
+  timeoutMs: z.number().int().min(1000).default(120_000),
+  /** An enrollment that gets no frame for this long fails with reason "timeout", in milliseconds. */
+  idleTimeoutMs: z.number().int().min(500).default(30_000),
+  /** Liveness (0..1) below which a frame is not captured; unset = vision.livenessThreshold. */
+  minLiveness: z.number().min(0).max(1).optional(),
+  /** Every capture must be at least this similar (cosine) to the others' medoid; unset = the verification threshold. */
+  consistencyMinSimilarity: z.number().min(-1).max(1).optional(),
+  /** Enrollments under way at once (at most one per camera). */
+  maxSessions: z.number().int().min(1).max(256).default(16),
+  /** Finished enrollments stay readable (GET /api/v1/enrollments/{id}) this long, in milliseconds. */
+  keepFinishedMs: z.number().int().min(0).default(600_000),
+  /** The circular scan (seed 002): a yaw × pitch grid whose bins each keep their best frames. */
+  scan: z
+    .strictObject({
+      /** Yaw bin edges, ascending, degrees. */
+      yawEdgesDeg: z.array(z.number().min(-90).max(90)).min(2).default([-45, -25, -10, 10, 25, 45]),
+      /** Pitch bin edges, ascending, degrees. */
+      pitchEdgesDeg: z.array(z.number().min(-90).max(90)).min(2).default([-30, -10, 10, 30]),
+      /** Frames kept (and embedded at the end) per bin: the best by quality. */
+      keepPerBin: z.number().int().min(1).max(10).default(2),
+      /** Bins that must hold a frame before the scan can complete (the frontal one always must). */
+      minCoveredBins: z.number().int().min(1).default(3),
+      /** Frames accepted per scan at most. */
+      maxFrames: z.number().int().min(1).default(600),
+    })
+    .default({ yawEdgesDeg: [-45, -25, -10, 10, 25, 45], pitchEdgesDeg: [-30, -10, 10, 30], keepPerBin: 2, minCoveredBins: 3, maxFrames: 600 }),
+  /**
+   * Active liveness of guided capture: the landmarks of the turned poses must disagree with a flat
+   * plane (homography residual relative to the face's spread) by at least this; 0 = off. On
+   * Pointing'04 real head turns measured 0.13–0.23, the same photos warped flat 0.03–0.04 (npm run bench:enroll).
+   */
+  minParallax: z.number().min(0).max(1).default(0.08),
+});
+
+const timeOfDay = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'a time of day HH:MM (24 h)');
+
+function knownTimeZone(timeZone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const attendanceSchema = z.strictObject({
+  /** Check people in from camera recognitions (the attendance API and manual marks work either way). */
+  enabled: z.boolean().default(true),
+  /** IANA time zone the attendance day, start time and reports follow, e.g. "Europe/Berlin". */
+  timeZone: z.string().refine(knownTimeZone, 'an IANA time zone such as "Europe/Berlin"').default('UTC'),
+  /** Local time at which a new attendance day starts (a 01:30 sighting before a 04:00 boundary counts for the day before). */
+  dayBoundary: timeOfDay.default('04:00'),
+  /** Local start of the working day; a check-in after it (plus lateAfterMin) is flagged late. */
+  startTime: timeOfDay.default('09:00'),
+  /** Minutes of grace after startTime before a check-in counts as late. */
+  lateAfterMin: z.number().int().min(0).max(720).default(0),
+  /** ISO weekdays (1 = Monday … 7 = Sunday) on which people who did not come count as absent. */
+  workDays: z.array(z.number().int().min(1).max(7)).default([1, 2, 3, 4, 5]),
+  /** Frames of a track that must carry the person's identity before they are checked in. */
+  minAgreeingFrames: z.number().int().min(1).max(100).default(3),
+  /** Similarity a check-in needs; unset = the search threshold in force. */
+  minSimilarity: z.number().min(-1).max(1).optional(),
+  /** A check-in needs a measured liveness score at or above vision.livenessThreshold. */
+  requireLiveness: z.boolean().default(true),
+  /** Keep the camera frame of each check-in (never when privacy.storeImages is false). */
+  storeSnapshots: z.boolean().default(true),
+  /** How often check-out times (the last sighting) are written, in milliseconds. */
+  flushEveryMs: z.number().int().min(100).default(5000),
+});
+
 const uiSchema = z.strictObject({
   /** Serve the web UI (the static files built into web/dist) at `/`. */
   enabled: z.boolean().default(true),
@@ -324,6 +429,9 @@ export const configSchema = z.strictObject({
   cameras: z.array(cameraSchema).default([]),
   realtime: realtimeSchema.default(realtimeSchema.parse({})),
   events: eventsSchema.default(eventsSchema.parse({})),
+  /** Enrollment: guided multi-angle capture and the circular scan (issue 5). */
+  enrollment: enrollmentSchema.default(enrollmentSchema.parse({})),
+  attendance: attendanceSchema.default(attendanceSchema.parse({})),
   /** The web UI and its browser sign-in (users, sessions, lockout). */
   ui: uiSchema.default(uiSchema.parse({})),
 });
@@ -336,6 +444,8 @@ export type SourcesConfig = Config['sources'];
 export type CameraConfig = Config['cameras'][number];
 export type RealtimeConfig = Config['realtime'];
 export type EventsConfig = Config['events'];
+export type EnrollmentConfig = Config['enrollment'];
+export type AttendanceConfig = Config['attendance'];
 
 export class ConfigError extends Error {
   override name = 'ConfigError';

@@ -48,6 +48,26 @@ describe('scorePeople', () => {
 describe('decideIdentity', () => {
   const clear = { faceFound: true, qualityPass: true, livenessScore: 0.9, matches: [m('a', 0.7), m('b', 0.3)] };
 
+  it('does not name a person for a face closer to a negative example of them than to their own templates', () => {
+    const matches = [m('x', 0.62), m('x', 0.55), m('y', 0.4)];
+    // No corrections: x.
+    expect(decideIdentity({ faceFound: true, matches }, best)).toMatchObject({ decision: 'match', personId: 'x' });
+    // A revoked check-in of x looked like this face (0.8 > 0.62): x is out; y is below the threshold.
+    expect(decideIdentity({ faceFound: true, matches, negatives: [m('x', 0.8)] }, best)).toEqual({
+      decision: 'unknown',
+      reason: 'below_threshold',
+      bestPersonId: 'y',
+      similarity: 0.4,
+      margin: 0.4,
+    });
+    // A negative example farther than x's own best template does not matter, nor one about someone else.
+    expect(decideIdentity({ faceFound: true, matches, negatives: [m('x', 0.6), m('y', 0.99)] }, best)).toMatchObject({ decision: 'match', personId: 'x' });
+    // With x out, a strong y is named (and its margin is over the remaining people).
+    const strongY = [m('x', 0.7), m('y', 0.66)];
+    expect(decideIdentity({ faceFound: true, matches: strongY, negatives: [m('x', 0.75)] }, best)).toEqual({ decision: 'match', personId: 'y', similarity: 0.66, margin: 0.66 });
+    expect(() => decideIdentity({ faceFound: true, matches, negatives: [m('x', 3)] }, best)).toThrow(RangeError);
+  });
+
   it('names the best person when above threshold and ahead by the margin', () => {
     expect(decideIdentity(clear, best)).toEqual({ decision: 'match', personId: 'a', similarity: 0.7, margin: 0.7 - 0.3 });
   });

@@ -56,6 +56,12 @@ export interface IdentityEvidence {
    * unset = the search saw the whole gallery.
    */
   candidateFloor?: number;
+  /**
+   * Corrections ("this was not X"): the probe's similarity to faces an operator said were NOT
+   * personId (revoked check-ins). A person is not named for a probe closer to one of these than to
+   * the person's own best template. Unset = no corrections.
+   */
+  negatives?: readonly TemplateMatch[];
 }
 
 export type UnknownReason = 'no_face' | 'low_quality' | 'below_threshold' | 'ambiguous' | 'spoof_suspected';
@@ -114,7 +120,7 @@ export function decideIdentity(evidence: IdentityEvidence, policy: IdentityPolic
     if (evidence.livenessScore < policy.minLiveness) return { decision: 'unknown', reason: 'spoof_suspected' };
   }
 
-  const people = scorePeople(evidence.matches, policy.scoring);
+  const people = withoutCorrected(scorePeople(evidence.matches, policy.scoring), evidence.negatives);
   const best = people[0];
   if (!best) return { decision: 'unknown', reason: 'below_threshold' };
 
@@ -130,6 +136,17 @@ export function decideIdentity(evidence: IdentityEvidence, policy: IdentityPolic
   if (best.score < policy.searchThreshold) return { decision: 'unknown', reason: 'below_threshold', ...about };
   if (margin < policy.minMargin) return { decision: 'unknown', reason: 'ambiguous', ...about };
   return { decision: 'match', personId: best.personId, similarity: best.score, margin };
+}
+
+/** Drops the people the probe is closer to a negative example of than to their own best template. */
+function withoutCorrected(people: PersonScore[], negatives: readonly TemplateMatch[] | undefined): PersonScore[] {
+  if (!negatives || negatives.length === 0) return people;
+  const closestNegative = new Map<string, number>();
+  for (const n of negatives) {
+    checkSimilarity(n.similarity);
+    closestNegative.set(n.personId, Math.max(closestNegative.get(n.personId) ?? -Infinity, n.similarity));
+  }
+  return people.filter((p) => !(p.bestSimilarity < (closestNegative.get(p.personId) ?? -Infinity)));
 }
 
 export type DuplicateCheck =

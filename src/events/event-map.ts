@@ -116,7 +116,8 @@ export const EVENT_SCHEMAS = {
   registration_failed: z
     .object({
       message: message('Registration failed'),
-      reason: z.string().describe('duplicate, timeout, left_area, low_quality, cancelled …'),
+      reason: z.string().describe('duplicate, timeout, left_area, person_changed, inconsistent, planar_spoof, cancelled …'),
+      duplicate_of: z.string().optional().describe('reason duplicate: the person the face already belongs to.'),
       show_error_message: z.boolean().default(true),
     })
     .describe('Guided capture ended without enrolling anyone.'),
@@ -133,6 +134,13 @@ export const EVENT_SCHEMAS = {
       at: z.string().describe('Check-in time, ISO 8601.'),
       camera: z.string(),
       session_id: z.string().nullable().optional(),
+      record_id: z.string().optional().describe('The check-in (GET /api/v1/attendance/logs).'),
+      external_id: z.string().nullable().optional().describe('Employee code, roll number.'),
+      day: z.string().optional().describe('Attendance day YYYY-MM-DD in attendance.timeZone.'),
+      late: z.boolean().optional().describe('After attendance.startTime plus the grace minutes.'),
+      minutes_late: z.number().int().optional(),
+      method: z.enum(['recognition', 'manual']).optional(),
+      confidence: similarity.nullable().optional().describe('Similarity of the identity decision; null for a manual mark.'),
       message: message('Checked in'),
     })
     .describe('A person was checked in (once per day, or once per recognition session).'),
@@ -186,6 +194,11 @@ export const CLIENT_MESSAGE_SCHEMAS = {
       track_id: z.string().min(1).optional().describe('Defaults to the track the camera is waiting about.'),
     })
     .describe('Answer to unknown_person_detected with action_required. Same as `POST /api/v1/decisions`.'),
+  registration_cancel: z
+    .strictObject({
+      camera_id: z.string().min(1).optional().describe('Needed when the socket is not scoped to one camera and several cameras enroll.'),
+    })
+    .describe('Cancels the guided capture under way on the camera (registration_failed with reason "cancelled" follows). Same as `DELETE /api/v1/enrollments/{id}`.'),
 } as const;
 export type ClientMessageName = keyof typeof CLIENT_MESSAGE_SCHEMAS;
 

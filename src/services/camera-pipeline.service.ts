@@ -29,9 +29,21 @@ import type { PersonSummary, RecognitionService } from './recognition.service.ts
  * decision reaches the events at once and the results from the next frame on.
  */
 
-/** Who the pipeline tells about people seen: the sessions service. */
+/** What a sighting carries besides the person: the track's evidence (attendance rules use it). */
+export interface SightingEvidence {
+  trackId: string;
+  /** The margin of the track's best match for the person; null before one. */
+  margin: number | null;
+  liveness: number | null;
+  /** The track's best-matching embedding for the person. */
+  embedding: { modelId: string; vector: Float32Array } | null;
+  /** The frame the person was seen in; null for the sighting that comes with an identity decision. */
+  frame: { seq: number; bytes: Uint8Array } | null;
+}
+
+/** Who the pipeline tells about people seen: sessions and attendance. */
 export interface SightingSink {
-  sighted(cameraId: string, personId: string, confidence: number, atMs: number): void;
+  sighted(cameraId: string, personId: string, confidence: number, atMs: number, evidence?: SightingEvidence): void;
 }
 
 export interface CameraPipelineDeps {
@@ -88,6 +100,17 @@ export interface CameraPipelineStats {
 
 type ResultListener = (result: RecognitionResultMessage) => void;
 
+/** One processed frame as a frame observer (enrollment) sees it: the analysed faces and the track each was given. */
+export interface ObservedFrame {
+  cameraId: string;
+  frame: Frame;
+  analysis: AnalyzeResult;
+  /** Per face of analysis.faces, in order: its track id (null when the tracker did not take it). */
+  trackIds: readonly (string | null)[];
+}
+
+export type FrameObserver = (observed: ObservedFrame) => void;
+
 interface TrackState {
   id: string;
   embeddingInFlight: boolean;
@@ -104,6 +127,8 @@ interface TrackState {
   declinedAtMs: number | null;
   approved: boolean;
   lastQuality: number;
+  /** The track's best match so far, for sightings' evidence. */
+  best: { personId: string; similarity: number; margin: number; embedding: { modelId: string; vector: Float32Array } } | null;
 }
 
 interface CameraRun {
@@ -195,6 +220,8 @@ class PipelineMetrics {
 export class CameraPipeline implements FramePipeline {
   private readonly runs = new Map<string, CameraRun>();
   private readonly cameraOptions = new Map<string, CameraOptions>();
+  /** Per camera, who else wants each processed frame (guided enrollment on a camera). */
+  private readonly observers = new Map<string, Set<FrameObserver>>();
   private readonly metrics = new PipelineMetrics();
   private readonly trackerConfig: Partial<TrackerConfig>;
   private readonly embeddingPolicy: EmbeddingPolicy;
@@ -269,6 +296,20 @@ export class CameraPipeline implements FramePipeline {
     await this.stopRun(run);
     this.runs.delete(cameraId);
     this.metrics.forget(cameraId);
+  }
+
+  /**
+   * Calls observer with every processed frame of the camera (after tracking, in frame order),
+   * until the returned function is called. An observer must be quick: it runs on the tracking path.
+   */
+  observeFrames(cameraId: string, observer: FrameObserver): () => void {
+    let set = this.observers.get(cameraId);
+    if (!set) this.observers.set(cameraId, (set = new Set()));
+    set.add(observer);
+    return () => {
+      set.delete(observer);
+      if (set.size === 0 && this.observers.get(cameraId) === set) this.observers.delete(cameraId);
+    };
   }
 
   /** Counts an enrollment completed on a camera (for status and metrics). */
@@ -411,7 +452,7 @@ export class CameraPipeline implements FramePipeline {
   private forgetIdleCameras(): void {
     const now = this.now();
     for (const run of [...this.runs.values()]) {
-      if (run.listeners.size > 0 || run.tracker.size > 0 || run.slot.hasPending) continue;
+      if (run.listeners.size > 0 || run.tracker.size > 0 || run.slot.hasPending || this.observers.has(run.cameraId)) continue;
       if (now - run.lastActivityMs < IDLE_CAMERA_MS || this.cameraOptions.has(run.cameraId)) continue;
       this.runs.delete(run.cameraId);
       this.metrics.forget(run.cameraId);
@@ -448,7 +489,9 @@ export class CameraPipeline implements FramePipeline {
       this.announce(run, state, identity, now);
       const view = update.tracks.find((t) => t.id === trackId);
       if (view) this.maybeAsk(run, state, identity, view, now);
-      if (identity.status === 'known') this.deps.sessions?.sighted(run.cameraId, identity.personId, identity.similarity, now);
+      if (identity.status === 'known') {
+        this.deps.sessions?.sighted(run.cameraId, identity.personId, identity.similarity, now, sightingEvidence(state, identity.personId, frame));
+      }
       resultFaces.push(resultFace(trackId, face, state, identity));
     }
     if (toEmbed.length > 0) {
@@ -457,6 +500,17 @@ export class CameraPipeline implements FramePipeline {
       void job.finally(() => run.embedding.delete(job));
     }
     if (update.left.length > 0 && run.tracker.size === 0) this.ready(run);
+    const observers = this.observers.get(run.cameraId);
+    if (observers) {
+      const observed: ObservedFrame = { cameraId: run.cameraId, frame, analysis, trackIds: update.detectionTrackIds.map((id) => id ?? null) };
+      for (const observer of observers) {
+        try {
+          observer(observed);
+        } catch (err) {
+          this.log(`camera ${run.cameraId}: a frame observer failed: ${(err as Error).message}`);
+        }
+      }
+    }
 
     this.emitResult(run, frame, {
       type: 'recognition_result',
@@ -592,6 +646,10 @@ export class CameraPipeline implements FramePipeline {
     if (!state || run.abort.signal.aborted) return;
     if (liveness !== undefined) state.liveness = liveness;
     if (decision.person) state.people.set(decision.person.id, decision.person);
+    const d = decision.decision;
+    if (d.decision === 'match' && (state.best?.personId !== d.personId || d.similarity > state.best.similarity)) {
+      state.best = { personId: d.personId, similarity: d.similarity, margin: d.margin, embedding };
+    }
     const update = run.votes.addObservation(id, decision.decision, Math.max(0, face.quality.score));
     const identity = update.identity;
     if (update.changed && identity.status !== 'pending') {
@@ -645,7 +703,7 @@ export class CameraPipeline implements FramePipeline {
         confidence: clampCosine(identity.similarity),
         message: `Welcome, ${person.name}`,
       });
-      this.deps.sessions?.sighted(run.cameraId, identity.personId, identity.similarity, now);
+      this.deps.sessions?.sighted(run.cameraId, identity.personId, identity.similarity, now, sightingEvidence(state, identity.personId, null));
       return;
     }
     // Only a settled "nobody" is announced: a split vote (ambiguous) or a suspected spoof keeps waiting.
@@ -772,6 +830,18 @@ function newTrackState(id: string): TrackState {
     declinedAtMs: null,
     approved: false,
     lastQuality: 0,
+    best: null,
+  };
+}
+
+function sightingEvidence(state: TrackState, personId: string, frame: Frame | null): SightingEvidence {
+  const best = state.best?.personId === personId ? state.best : null;
+  return {
+    trackId: state.id,
+    margin: best ? round(best.margin) : null,
+    liveness: state.liveness,
+    embedding: best?.embedding ?? null,
+    frame: frame ? { seq: frame.seq, bytes: frame.bytes } : null,
   };
 }
 

@@ -192,3 +192,64 @@ describe('PeopleService.addFaces (real store and gallery; prepared analyses)', (
     expect(result).toMatchObject({ status: 'refused', reason: 'url_not_allowed' });
   });
 });
+
+describe('PeopleService.createWithFaces (real store and gallery)', () => {
+  let dir: string;
+  let store: Store;
+  let gallery: GalleryService;
+  let people: PeopleService;
+
+  const newFace = (vector: Float32Array, label = 'front') => ({
+    embedding: { vector, modelId: MODEL },
+    pose: { label, yawDeg: 0, pitchDeg: 0, rollDeg: 0 },
+    quality: 0.8,
+  });
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'facegate-people-create-'));
+    store = await openDatabase({ dataDir: dir, database: { poolSize: 1 } });
+    await migrateToLatest(store);
+    gallery = new GalleryService(store, { modelId: MODEL, dir: join(dir, 'gallery'), saveEveryMs: 0, hnswAboveTemplates: 1000 });
+    await gallery.start();
+    people = new PeopleService({ store, gallery, vision: new PreparedAnalyzer([]), duplicateThreshold: 0.5, searchK: 5, storeThumbnails: true, minFaceSizePx: 48 });
+  });
+  afterEach(async () => {
+    await gallery.close();
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('saves the person and every template in one unit, indexed, with pose labels', async () => {
+    const result = await people.createWithFaces({ person: { name: 'Anna' } }, [newFace(unit(1, 0.1)), newFace(unit(1, 0.2), 'left')], { source: 'enrollment' });
+    if (result.status !== 'saved') throw new Error('expected saved');
+    expect(result.created).toBe(true);
+    expect(result.templates.map((t) => [t.pose.label, t.source])).toEqual([
+      ['front', 'enrollment'],
+      ['left', 'enrollment'],
+    ]);
+    expect(gallery.size).toBe(2);
+    expect((await gallery.verify()).inStep).toBe(true);
+  });
+
+  it('refuses a duplicate of someone else, saving nothing, unless overridden; adds to the same person freely', async () => {
+    const first = await people.createWithFaces({ person: { name: 'Anna' } }, [newFace(unit(1, 0.1))], { source: 'enrollment' });
+    if (first.status !== 'saved') throw new Error('expected saved');
+    const refused = await people.createWithFaces({ person: { name: 'Anna again' } }, [newFace(unit(0, 1)), newFace(unit(1, 0.12))], { source: 'enrollment' });
+    expect(refused).toMatchObject({ status: 'refused', reason: 'duplicate', duplicateOf: first.person.id, faceIndex: 1 });
+    expect((await people.list({})).total).toBe(1);
+    expect(gallery.size).toBe(1);
+    const more = await people.createWithFaces({ personId: first.person.id }, [newFace(unit(1, 0.15))], { source: 'enrollment' });
+    expect(more).toMatchObject({ status: 'saved', created: false });
+    const forced = await people.createWithFaces({ person: { name: 'Twin' } }, [newFace(unit(1, 0.1))], { source: 'enrollment', allowDuplicate: true });
+    expect(forced).toMatchObject({ status: 'saved', overriddenDuplicateOf: { personId: first.person.id } });
+  });
+
+  it('leaves nothing behind when a write fails mid-way', async () => {
+    // The second template cannot be bound by the database driver: the transaction fails after the person and the first template.
+    const broken = { ...newFace(unit(0, 1, 0.3)), quality: Symbol('not a number') as unknown as number };
+    await expect(people.createWithFaces({ person: { name: 'Crash' } }, [newFace(unit(0, 1, 0.2)), broken], { source: 'enrollment' })).rejects.toThrow();
+    expect((await people.list({})).total).toBe(0);
+    expect(gallery.size).toBe(0);
+    expect((await gallery.verify()).inStep).toBe(true);
+  });
+});

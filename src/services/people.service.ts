@@ -69,6 +69,33 @@ export type FaceAddResult =
       face?: FaceSummary;
     };
 
+/** One face already embedded (by enrollment or import), to become a template. */
+export interface NewFace {
+  embedding: { vector: Float32Array; modelId: string };
+  /** The pose label (front, left … or a scan bin's) and the angles the face was seen at. */
+  pose: { label: string | null; yawDeg: number; pitchDeg: number; rollDeg: number };
+  quality: number;
+  thumbnail?: Uint8Array | null;
+}
+
+export interface CreateWithFacesOptions {
+  source: TemplateSource;
+  /** Save even when a face matches another person (admins only: the caller checks the scope). */
+  allowDuplicate?: boolean;
+}
+
+export type CreateWithFacesResult =
+  | {
+      status: 'saved';
+      person: Person;
+      /** False when the faces were added to an existing person. */
+      created: boolean;
+      templates: FaceTemplate[];
+      /** Set when an admin overrode the duplicate check: whom the faces also matched. */
+      overriddenDuplicateOf?: { personId: string; similarity: number };
+    }
+  | { status: 'refused'; reason: 'duplicate'; message: string; duplicateOf: string; similarity: number; faceIndex: number };
+
 export interface AddFacesOptions {
   /** Save even when the face matches another person (admins only: the caller checks the scope). */
   allowDuplicate?: boolean;
@@ -196,6 +223,60 @@ export class PeopleService {
       const template = await tx.templates.get(faceId);
       if (!template || template.personId !== personId) throw faceNotFound(personId, faceId);
       await tx.templates.delete(faceId);
+    });
+  }
+
+  /**
+   * Saves a new person (or takes an existing one) and all of its faces in ONE unit of work: the
+   * person row, every template and every index entry commit together or not at all, so a crash
+   * or a refusal mid-way leaves nothing behind. Before anything is written every face is searched
+   * against the whole gallery; a match to someone else refuses the lot with 'duplicate' and that
+   * person's id (unless allowDuplicate). Throws 404 person_not_found for a missing existing person,
+   * 409 duplicate_external_id, 400 no_faces for an empty list.
+   */
+  async createWithFaces(target: { person: NewPerson } | { personId: string }, faces: readonly NewFace[], options: CreateWithFacesOptions): Promise<CreateWithFacesResult> {
+    if (faces.length === 0) throw new AppError('no_faces', 400, 'a person is saved with at least one face');
+    const ownPersonId = 'personId' in target ? target.personId : undefined;
+    return this.deps.gallery.commit(async (tx): Promise<CreateWithFacesResult> => {
+      let worst: { personId: string; similarity: number; faceIndex: number } | undefined;
+      faces.forEach((face, faceIndex) => {
+        const others = this.deps.gallery.searchOthers(face.embedding, this.deps.duplicateThreshold, ownPersonId, this.deps.searchK);
+        const duplicate = checkDuplicate({ matches: others, searchThreshold: this.deps.duplicateThreshold, ...(ownPersonId ? { ownPersonId } : {}) });
+        if (duplicate.duplicate && (!worst || duplicate.similarity > worst.similarity)) worst = { personId: duplicate.personId, similarity: duplicate.similarity, faceIndex };
+      });
+      if (worst && options.allowDuplicate !== true) {
+        return {
+          status: 'refused',
+          reason: 'duplicate',
+          message: `this face already belongs to person ${worst.personId} (similarity ${worst.similarity.toFixed(3)})`,
+          duplicateOf: worst.personId,
+          similarity: round(worst.similarity, 4),
+          faceIndex: worst.faceIndex,
+        };
+      }
+      let person: Person;
+      if ('personId' in target) {
+        const existing = await tx.people.get(target.personId);
+        if (!existing) throw new PersonNotFoundError(target.personId);
+        person = existing;
+      } else person = await tx.people.create(target.person);
+      const templates: FaceTemplate[] = [];
+      for (const face of faces) {
+        templates.push(
+          await tx.templates.add({
+            personId: person.id,
+            modelId: face.embedding.modelId,
+            embedding: face.embedding.vector,
+            pose: face.pose,
+            quality: face.quality,
+            source: options.source,
+            thumbnail: this.deps.storeThumbnails ? (face.thumbnail ?? null) : null,
+          }),
+        );
+      }
+      const saved: CreateWithFacesResult = { status: 'saved', person, created: !('personId' in target), templates };
+      if (worst) saved.overriddenDuplicateOf = { personId: worst.personId, similarity: round(worst.similarity, 4) };
+      return saved;
     });
   }
 

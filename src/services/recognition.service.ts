@@ -128,6 +128,8 @@ export interface RecognitionServiceDeps {
   /** The cosine policy in force (search threshold, margin, scoring, minimum liveness when required). */
   policy: IdentityPolicy;
   verifyThreshold: number;
+  /** Corrections ("this was not X", from revoked check-ins); compared on the cosine scale only. */
+  negatives?: { similarities(probe: Embedding): TemplateMatch[] };
 }
 
 /** The identity policy the config asks for, with the search threshold in force for the model. */
@@ -166,6 +168,7 @@ export class RecognitionService {
           ...(face.liveness === undefined ? {} : { livenessScore: face.liveness }),
           matches: candidates.matches,
           ...(candidates.candidateFloor === undefined ? {} : { candidateFloor: candidates.candidateFloor }),
+          ...(searched ? this.#negatives(this.#embedding(face)) : {}),
         },
         policy,
       );
@@ -214,7 +217,8 @@ export class RecognitionService {
       throw new AppError('model_mismatch', 500, `the face engine made a ${input.embedding.modelId} embedding; the gallery holds ${this.deps.modelId}`);
     }
     const spoof = policy.minLiveness !== undefined && input.liveness !== undefined && input.liveness < policy.minLiveness;
-    const candidates: IdentityCandidates = input.qualityPass && !spoof ? await scorer.candidates(input.embedding) : { matches: [] };
+    const searched = input.qualityPass && !spoof;
+    const candidates: IdentityCandidates = searched ? await scorer.candidates(input.embedding) : { matches: [] };
     const decision = decideIdentity(
       {
         faceFound: true,
@@ -222,6 +226,7 @@ export class RecognitionService {
         ...(input.liveness === undefined ? {} : { livenessScore: input.liveness }),
         matches: candidates.matches,
         ...(candidates.candidateFloor === undefined ? {} : { candidateFloor: candidates.candidateFloor }),
+        ...(searched ? this.#negatives(input.embedding) : {}),
       },
       policy,
     );
@@ -279,6 +284,13 @@ export class RecognitionService {
   /** Recognition log entries, newest first. */
   log(query: RecognitionLogQuery = {}): Promise<RecognitionLogEntry[]> {
     return this.deps.store.recognitionLog.list(query);
+  }
+
+  /** Negative examples apply to cosine scores: another scorer's scale (SVM) is not comparable with them. */
+  #negatives(probe: Embedding): { negatives?: TemplateMatch[] } {
+    if (!this.deps.negatives || this.deps.scorer.name !== 'cosine') return {};
+    const negatives = this.deps.negatives.similarities(probe);
+    return negatives.length > 0 ? { negatives } : {};
   }
 
   #spoof(face: AnalyzedFace, policy: IdentityPolicy): boolean {

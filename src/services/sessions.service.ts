@@ -22,6 +22,8 @@ export interface SessionsServiceDeps {
   flushEveryMs?: number;
   now?: () => number;
   log?: (message: string) => void;
+  /** Settles attendance writes under way (so a report lists every check-in made during the session). */
+  settleCheckIns?: () => Promise<void>;
 }
 
 export interface StartSessionInput {
@@ -64,6 +66,20 @@ export interface SessionReport {
   notOnRoster: RecognizedStudent[];
   /** Roster entries not seen; null without a roster. */
   absent: AbsentEntry[] | null;
+  /** Attendance check-ins recorded under this session (people already checked in that day before it are not repeated). */
+  checkIns: SessionCheckIn[];
+}
+
+/** An attendance check-in made while the session ran on its camera. */
+export interface SessionCheckIn {
+  id: string;
+  personId: string;
+  externalId: string | null;
+  name: string;
+  day: string;
+  /** Epoch ms. */
+  checkInAt: number;
+  minutesLate: number;
 }
 
 export class SessionNotFoundError extends AppError {
@@ -244,9 +260,16 @@ export class SessionsService {
     return (await this.deps.store.people.get(ref)) ?? (await this.deps.store.people.getByExternalId(ref));
   }
 
+  private async checkIns(sessionId: string): Promise<SessionCheckIn[]> {
+    await this.deps.settleCheckIns?.().catch((err: Error) => this.deps.log?.(`sessions: attendance writes failed: ${err.message}`));
+    const page = await this.deps.store.attendance.list({ sessionId, order: 'asc', limit: 1000 });
+    return page.items.map((r) => ({ id: r.id, personId: r.personId, externalId: r.externalId, name: r.name, day: r.day, checkInAt: r.checkInAt, minutesLate: r.minutesLate }));
+  }
+
   private async report(session: RecognitionSession): Promise<SessionReport> {
     const seen = await this.deps.store.sessions.sightings(session.id);
-    if (!session.roster) return { session, recognizedStudents: seen.map(toStudent), notOnRoster: [], absent: null };
+    const checkIns = await this.checkIns(session.id);
+    if (!session.roster) return { session, recognizedStudents: seen.map(toStudent), notOnRoster: [], absent: null, checkIns };
     // Entries that named nobody at start may name someone enrolled since.
     const roster = await Promise.all(
       session.roster.map(async (e) => (e.personId !== null ? e : { ref: e.ref, personId: (await this.findPerson(e.ref))?.id ?? null })),
@@ -264,6 +287,7 @@ export class SessionsService {
       recognizedStudents: seen.filter((s) => onRoster.has(s.personId)).map(toStudent),
       notOnRoster: seen.filter((s) => !onRoster.has(s.personId)).map(toStudent),
       absent,
+      checkIns,
     };
   }
 }

@@ -6,6 +6,7 @@ import pg from 'pg';
 import { ConfigError, type Config } from '../config/config.ts';
 import { AppError } from '../domain/errors.ts';
 import { ApiKeysRepository } from './api-keys.repository.ts';
+import { AttendanceRepository } from './attendance.repository.ts';
 import { CamerasRepository } from './cameras.repository.ts';
 import { EventsRepository } from './events.repository.ts';
 import { GalleryChangesRepository } from './gallery-changes.repository.ts';
@@ -27,6 +28,7 @@ export interface Repositories {
   readonly cameras: CamerasRepository;
   readonly events: EventsRepository;
   readonly sessions: SessionsRepository;
+  readonly attendance: AttendanceRepository;
   readonly users: UsersRepository;
 }
 
@@ -144,6 +146,7 @@ function repositories(ctx: RepositoryContext): Repositories {
     cameras: new CamerasRepository(ctx),
     events: new EventsRepository(ctx),
     sessions: new SessionsRepository(ctx),
+    attendance: new AttendanceRepository(ctx),
     users: new UsersRepository(ctx),
   };
 }

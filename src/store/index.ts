@@ -21,6 +21,19 @@ export type {
   SessionSightingWithPerson,
   SessionListQuery,
 } from './sessions.repository.ts';
+export type {
+  AttendanceRepository,
+  AttendanceMethod,
+  AttendanceRecord,
+  AttendanceRecordWithPerson,
+  AttendanceQuery,
+  NewCheckIn,
+  CheckInResult,
+  RevokeInput,
+  NegativeExample,
+  DayPresence,
+  ExpectedPerson,
+} from './attendance.repository.ts';
 export * from './types.ts';
 export type { UsersRepository, User, UserRole, UserRecord, LoginSession } from './users.repository.ts';
 export { USER_ROLES } from './users.repository.ts';

@@ -120,6 +120,36 @@ export interface CamerasTable {
   updated_at: number;
 }
 
+export interface AttendanceTable {
+  id: string;
+  person_id: string;
+  /** 'YYYY-MM-DD' in the configured time zone, after the day boundary. */
+  attendance_day: string;
+  check_in_at: number;
+  /** The last sighting of the day (= check_in_at until a later one). */
+  check_out_at: number;
+  minutes_late: number;
+  /** 'recognition' | 'manual' */
+  method: string;
+  camera_id: string | null;
+  session_id: string | null;
+  track_id: string | null;
+  similarity: number | null;
+  margin: number | null;
+  liveness: number | null;
+  agreeing_frames: number | null;
+  model_id: string | null;
+  embedding: Buffer | null;
+  snapshot: Buffer | null;
+  note: string | null;
+  marked_by: string | null;
+  revoked: number;
+  revoked_reason: string | null;
+  revoked_by: string | null;
+  revoked_at: number | null;
+  created_at: number;
+}
+
 export interface Database {
   people: PeopleTable;
   face_templates: FaceTemplatesTable;
@@ -130,6 +160,7 @@ export interface Database {
   events: EventsTable;
   sessions: SessionsTable;
   session_sightings: SessionSightingsTable;
+  attendance: AttendanceTable;
   users: UsersTable;
   login_sessions: LoginSessionsTable;
 }

@@ -14,6 +14,7 @@ import {
 } from '../../events/event-map.ts';
 import type { EventsRuntime } from '../../events/events-runtime.ts';
 import { eventsProtocolSchema, renderEventsMarkdown } from '../../events/protocol-doc.ts';
+import type { EnrollmentService } from '../../services/enrollment.service.ts';
 import type { RouteModule } from '../server.ts';
 import { keepAlive } from '../ws-heartbeat.ts';
 
@@ -116,7 +117,12 @@ function connectedMessage(events: EventsRuntime, cameras: readonly string[] | un
 }
 
 /** Acts on one client message; returns the error text to send back, or null. */
-function handleClientMessage(events: EventsRuntime, raw: string, socketCameras: readonly string[] | undefined): string | null {
+function handleClientMessage(
+  events: EventsRuntime,
+  raw: string,
+  socketCameras: readonly string[] | undefined,
+  enrollments?: Pick<EnrollmentService, 'cancelOnCamera' | 'camerasEnrolling'>,
+): string | null {
   let message: unknown;
   try {
     message = JSON.parse(raw);
@@ -127,6 +133,7 @@ function handleClientMessage(events: EventsRuntime, raw: string, socketCameras: 
     return errorMessage('a message is a JSON object {"type": …, "data": {…}}', 'invalid_message');
   }
   const { type, data } = message as { type: string; data?: unknown };
+  if (type === 'registration_cancel' && enrollments) return cancelEnrollment(enrollments, data, socketCameras);
   if (type !== 'registration_decision') {
     return errorMessage(`unknown message type "${type.slice(0, 50)}"; this socket accepts: ${Object.keys(CLIENT_MESSAGE_SCHEMAS).join(', ')}`, 'unknown_type');
   }
@@ -153,6 +160,23 @@ function handleClientMessage(events: EventsRuntime, raw: string, socketCameras: 
     if (err instanceof AppError) return errorMessage(err.message, err.code);
     throw err;
   }
+}
+
+/** The WebSocket registration_cancel message: cancels the enrollment under way on the (only) camera meant. */
+function cancelEnrollment(enrollments: Pick<EnrollmentService, 'cancelOnCamera' | 'camerasEnrolling'>, data: unknown, socketCameras: readonly string[] | undefined): string | null {
+  const parsed = CLIENT_MESSAGE_SCHEMAS.registration_cancel.safeParse(data ?? {});
+  if (!parsed.success) return errorMessage(`invalid registration_cancel: ${parsed.error.issues.map((i) => i.message).join('; ')}`, 'validation_failed');
+  let cameraId = parsed.data.camera_id;
+  if (cameraId === undefined) {
+    const enrolling = enrollments.camerasEnrolling().filter((c) => !socketCameras || socketCameras.length === 0 || socketCameras.includes(c));
+    if (enrolling.length !== 1) {
+      return enrolling.length === 0
+        ? errorMessage('no camera of this socket has an enrollment under way', 'not_enrolling')
+        : errorMessage(`several cameras are enrolling (${enrolling.join(', ')}): say which with camera_id`, 'camera_required');
+    }
+    cameraId = enrolling[0]!;
+  }
+  return enrollments.cancelOnCamera(cameraId) ? null : errorMessage(`camera ${cameraId} has no enrollment under way`, 'not_enrolling');
 }
 
 export const eventsRoutes: RouteModule = (app, deps) => {
@@ -182,7 +206,7 @@ export const eventsRoutes: RouteModule = (app, deps) => {
       if (socket.readyState !== socket.OPEN) return;
       const reply = isBinary
         ? errorMessage('binary messages are not accepted here; send JSON text', 'invalid_message')
-        : handleClientMessage(events, raw.toString(), filter.cameras);
+        : handleClientMessage(events, raw.toString(), filter.cameras, deps.services.enrollments);
       if (reply) socket.send(reply);
     });
     socket.on('close', () => {

@@ -40,6 +40,19 @@ const reportSchema = z.object({
     .array(z.object({ ref: z.string(), personId: z.string().nullable(), externalId: z.string().nullable(), name: z.string().nullable() }))
     .nullable()
     .describe('roster entries not seen; null without a roster'),
+  checkIns: z
+    .array(
+      z.object({
+        id: z.string(),
+        personId: z.string(),
+        externalId: z.string().nullable(),
+        name: z.string(),
+        day: z.string(),
+        checkInAt: z.number().describe('epoch ms'),
+        minutesLate: z.number(),
+      }),
+    )
+    .describe('attendance check-ins recorded under this session (GET /api/v1/attendance/logs?sessionId=…)'),
 });
 
 const startBody = z.strictObject({

@@ -52,6 +52,9 @@ const statusSchema = cameraStateSchema.omit({ camera_id: true }).extend({
   version: z.string(),
   uptimeS: z.number(),
   cameras: z.array(cameraStatusSchema),
+  enrollments: z
+    .array(z.object({ id: z.string(), mode: z.string(), status: z.string(), cameraId: z.string().nullable(), progress: z.number(), name: z.string().nullable() }))
+    .describe('enrollments under way (GET /api/v1/enrollments/{id} for the detail)'),
   vision: z.object({
     workers: z.number(),
     busy: z.number(),
@@ -192,6 +195,10 @@ export const statusRoutes: RouteModule = (app, deps) => {
         version: deps.version,
         uptimeS: Math.round((Date.now() - deps.startedAt.getTime()) / 1000),
         cameras,
+        enrollments: services.enrollments
+          .list()
+          .filter((e) => e.status === 'capturing' || e.status === 'saving')
+          .map((e) => ({ id: e.id, mode: e.mode, status: e.status, cameraId: e.cameraId, progress: e.progress, name: e.name })),
         vision: visionStats,
         totals: {
           framesIn: sum((s) => s.framesIn),

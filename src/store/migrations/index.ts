@@ -4,6 +4,7 @@ import * as m0001 from './0001_initial.ts';
 import * as m0002 from './0002_events.ts';
 import * as m0003 from './0003_cameras.ts';
 import * as m0004 from './0004_sessions.ts';
+import * as m0005 from './0005_attendance.ts';
 import * as m0006 from './0006_users.ts';
 
 interface DialectMigration {
@@ -21,6 +22,7 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '0002_events': m0002,
   '0003_cameras': m0003,
   '0004_sessions': m0004,
+  '0005_attendance': m0005,
   '0006_users': m0006,
 };
 
