@@ -169,6 +169,29 @@ describe.skipIf(SKIP_E2E)('web UI in a real browser', () => {
     lobbyKiosk = context;
   });
 
+  it('a stranger who says "yes" is guided: the pose ring, an instruction and progress', async () => {
+    const device = await createKey(admin, 'device');
+    const context = await strangerBrowser.newContext({ viewport: DESKTOP });
+    try {
+      const kiosk = await signIn(context, { key: device });
+      await kiosk.waitForURL(/\/kiosk/);
+      await kiosk.goto(`${t.base}/kiosk?camera=hall`);
+      await kiosk.getByRole('dialog').waitFor({ timeout: 60_000 });
+      // The keyboard answers too: Y is "yes".
+      await kiosk.keyboard.press('y');
+      await kiosk.locator('svg.pose-ring').waitFor({ timeout: 30_000 });
+      const instruction = kiosk.getByTestId('instruction');
+      await instruction.waitFor();
+      await kiosk.getByRole('progressbar', { name: 'Registration progress' }).waitFor();
+      expect((await instruction.textContent())!.length).toBeGreaterThan(3);
+      const events = await admin('GET', '/api/v1/events?camera=hall&limit=200');
+      expect((events.json.events as Json[]).map((e) => e.type)).toContain('registration_approved');
+      await shot(kiosk, 'kiosk-guided');
+    } finally {
+      await context.close();
+    }
+  });
+
   it('the live page shows each camera with its last frame and faces; the WS tester connects', async () => {
     await page.goto(`${t.base}/live`);
     // A kiosk's camera is a transient push camera: it is listed while the kiosk streams.

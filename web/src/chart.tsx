@@ -27,7 +27,8 @@ export function DayChart({ series }: { series: DaySeries }) {
       scales: { x: { time: false, range: [-0.6, xs.length - 0.4] }, y: { range: (_u, _min, max) => [0, Math.max(1, max)] } },
       axes: [
         { stroke: color('--fg', '#222'), grid: { show: false }, values: (_u, ticks) => ticks.map((t) => (Number.isInteger(t) ? (series.days[t]?.slice(5) ?? '') : '')), splits: () => xs },
-        { stroke: color('--fg', '#222'), grid: { stroke: color('--grid', '#ddd') } },
+        // Counts of people: whole numbers only.
+        { stroke: color('--fg', '#222'), grid: { stroke: color('--grid', '#ddd') }, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000] },
       ],
       series: [
         {},
