@@ -283,22 +283,21 @@ function ScanEnrollment({ personId, onClose }: { personId: string; onClose: () =
   const [error, setError] = useState<string | null>(null);
   const running = useRef(false);
 
-  const start = async (): Promise<void> => {
-    setError(null);
+  /** Sends webcam frames, one after another, while the scan is capturing. */
+  const capture = async (id: string): Promise<void> => {
+    running.current = true;
     try {
-      const e = await api.post<Enrollment>('/api/v1/enrollments', { mode: 'scan', personId });
-      setEnrollment(e);
-      running.current = true;
       while (running.current) {
         const jpeg = await grab.current?.();
         if (!jpeg) {
           await new Promise((r) => setTimeout(r, 100));
           continue;
         }
-        const answer = await api.post<{ session: Enrollment; frame: { problem: string | null } }>(`/api/v1/enrollments/${e.id}/frames`, jpeg);
+        const answer = await api.post<{ session: Enrollment; frame: { problem: string | null } }>(`/api/v1/enrollments/${id}/frames`, jpeg);
+        if (!running.current) break;
         setEnrollment(answer.session);
         setHint(answer.frame.problem);
-        if (answer.session.status !== 'capturing' || answer.session.progress >= 100) break;
+        if (answer.session.status !== 'capturing') break;
       }
     } catch (err) {
       setError(errorText(err));
@@ -307,13 +306,27 @@ function ScanEnrollment({ personId, onClose }: { personId: string; onClose: () =
     }
   };
 
+  const start = async (): Promise<void> => {
+    setError(null);
+    try {
+      const e = await api.post<Enrollment>('/api/v1/enrollments', { mode: 'scan', personId });
+      setEnrollment(e);
+      void capture(e.id);
+    } catch (err) {
+      setError(errorText(err));
+    }
+  };
+
   const finish = async (): Promise<void> => {
     running.current = false;
     if (!enrollment) return;
     try {
+      setError(null);
       setEnrollment(await api.post<Enrollment>(`/api/v1/enrollments/${enrollment.id}/complete`));
     } catch (err) {
       setError(errorText(err));
+      // Not enough directions yet: the scan goes on, the person keeps turning.
+      if (err instanceof ApiError && err.code === 'insufficient_coverage') void capture(enrollment.id);
     }
   };
 
