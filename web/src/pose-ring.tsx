@@ -17,7 +17,7 @@ function arc(startDeg: number, endDeg: number): string {
   return `M ${p(startDeg)} A ${R} ${R} 0 ${endDeg - startDeg > 180 ? 1 : 0} 1 ${p(endDeg)}`;
 }
 
-export function PoseRing({ guidance }: { guidance: Guidance }) {
+export function PoseRing({ guidance, style }: { guidance: Guidance; style?: Record<string, string> }) {
   const angles = guidance.angles.length > 0 ? guidance.angles : ['front', 'left', 'right', 'up', 'down'];
   const step = 360 / angles.length;
   // pose_error = current − target; on the mirrored screen the subject's own right is the
@@ -28,7 +28,7 @@ export function PoseRing({ guidance }: { guidance: Guidance }) {
   const rotation = e ? (Math.atan2(e.pitch, e.yaw) * 180) / Math.PI : 0;
   const length = Math.min(70, 24 + magnitude * 1.5);
   return (
-    <svg class="pose-ring" viewBox={`0 0 ${SIZE} ${SIZE}`} role="img" aria-label={`${guidance.done.length} of ${angles.length} poses captured`}>
+    <svg class="pose-ring" style={style} viewBox={`0 0 ${SIZE} ${SIZE}`} role="img" aria-label={`${guidance.done.length} of ${angles.length} poses captured`}>
       {angles.map((name, i) => {
         const state = guidance.done.includes(name) ? 'done' : name === guidance.current ? 'current' : 'pending';
         return <path key={`${name}-${i}`} d={arc(i * step + GAP_DEG / 2, (i + 1) * step - GAP_DEG / 2)} class={`ring-seg ${state}`} />;

@@ -236,7 +236,7 @@ export function KioskPage({ session }: { session: Session }) {
           <div class="video-box">
             <video ref={videoRef} muted playsInline autoPlay class="mirror" aria-label="Live camera" />
             <FaceBoxes faces={faces} width={result?.width ?? 0} height={result?.height ?? 0} />
-            {mode.kind === 'guided' && <PoseRing guidance={guidance} />}
+            {mode.kind === 'guided' && <PoseRing guidance={guidance} style={ringAround(faces, result?.width ?? 0, result?.height ?? 0)} />}
           </div>
         )}
         <canvas ref={grabRef} style={{ display: 'none' }} />
@@ -257,6 +257,25 @@ export function KioskPage({ session }: { session: Session }) {
       </section>
     </main>
   );
+}
+
+/** Where the pose ring goes: around the largest face (on the mirrored video), else the middle of the picture. */
+function ringAround(faces: ResultFace[], width: number, height: number): Record<string, string> | undefined {
+  if (!width || !height || faces.length === 0) return undefined;
+  const [x, y, w, h] = faces.reduce((a, b) => (b.bbox[2] * b.bbox[3] > a.bbox[2] * a.bbox[3] ? b : a)).bbox;
+  const side = Math.max(w, h) * 1.7;
+  const cx = width - x - w / 2;
+  const cy = y + h / 2;
+  return {
+    // Only left/top place it (an `inset` here would reset them).
+    right: 'auto',
+    bottom: 'auto',
+    left: `${((cx - side / 2) / width) * 100}%`,
+    top: `${((cy - side / 2) / height) * 100}%`,
+    width: `${(side / width) * 100}%`,
+    height: `${(side / height) * 100}%`,
+    margin: '0',
+  };
 }
 
 function FaceBoxes({ faces, width, height }: { faces: ResultFace[]; width: number; height: number }) {

@@ -339,7 +339,7 @@ function ScanEnrollment({ personId, onClose }: { personId: string; onClose: () =
   const done = enrollment && enrollment.status !== 'capturing';
   return (
     <Modal title="Scan enrollment" onClose={() => void cancel()}>
-      <p>Press start, then slowly turn your head in a circle until the ring is full.</p>
+      <p>Press start, then slowly turn your head in a circle (left, up, right, down) until the bar is full.</p>
       <Webcam onReady={(g) => (grab.current = g)} />
       {enrollment && (
         <>
