@@ -1,9 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { buildServer, type ApiApp } from './api/server.ts';
+import { ClusterNode, clusterNodeId } from './cluster/cluster-node.ts';
 import type { Config } from './config/config.ts';
 import { startEventsRuntime, type EventsRuntime } from './events/events-runtime.ts';
 import { projectPath } from './config/paths.ts';
+import { AuditService } from './services/audit.service.ts';
+import { PrivacyService } from './services/privacy.service.ts';
+import { RetentionService } from './services/retention.service.ts';
 import { AuthService } from './services/auth.service.ts';
 import { CameraPipeline } from './services/camera-pipeline.service.ts';
 import { CamerasService } from './services/cameras.service.ts';
@@ -33,6 +37,8 @@ export interface App {
   events: EventsRuntime;
   /** Frames in, tracks, identities and events out, per camera. */
   pipeline: CameraPipeline;
+  /** Several nodes on one PostgreSQL (issue 9); null on SQLite (one node). */
+  cluster: ClusterNode | null;
   close(): Promise<void>;
 }
 
@@ -45,7 +51,13 @@ export async function openStore(config: Config, log: (message: string) => void =
     const applied = await migrateToLatest(store);
     if (applied.length > 0) log(`database ${store.location}: applied migrations ${applied.join(', ')}`);
     // Images stored before the no-images setting was turned on are removed, not just hidden.
-    if (!config.privacy.storeImages) await store.templates.purgeThumbnails();
+    if (!config.privacy.storeImages) {
+      await store.templates.purgeThumbnails();
+      await store.attendance.purgeSnapshots();
+    }
+    // A key set after templates were stored: seal the old ones now, not when they are next written.
+    const sealed = await store.templates.sealPlaintext();
+    if (sealed > 0) log(`encrypted ${sealed} embeddings stored before trust.embeddingKey was set`);
     return store;
   } catch (err) {
     await store.close();
@@ -78,6 +90,8 @@ export async function createServices(config: Config, log: (message: string) => v
     dir: join(resolve(config.dataDir), 'gallery'),
     saveEveryMs: config.gallery.saveEveryMs,
     hnswAboveTemplates: config.gallery.hnswAboveTemplates,
+    // Sealed embeddings must not have clear copies in index files: rebuild at start instead.
+    persist: config.trust.embeddingKey === undefined,
     log,
   });
   let vision: VisionPool;
@@ -159,8 +173,14 @@ export async function createApp(config: Config, log: (message: string) => void =
   const { store, vision, gallery, people, recognition, importer, classifier, negatives } = services;
   let server: ApiApp;
   let events: EventsRuntime;
+  const cluster = store.dialect === 'postgres' ? new ClusterNode({ nodeId: clusterNodeId(config), url: config.database.url!, config: config.cluster, store, log }) : null;
   try {
-    events = await startEventsRuntime(config.events, store.events, { log, userAgent: `facegate/${VERSION}` });
+    await cluster?.prepare();
+    events = await startEventsRuntime(config.events, cluster?.ringStore() ?? store.events, {
+      log,
+      userAgent: `facegate/${VERSION}`,
+      ...(cluster ? { allocateId: () => cluster.ids.next() } : {}),
+    });
   } catch (err) {
     await services.close();
     throw err;
@@ -196,7 +216,6 @@ export async function createApp(config: Config, log: (message: string) => void =
     modelId: embeddingModelIdFor(config.vision).modelId,
     log,
   });
-  const cameras = new CamerasService({ cameras: store.cameras, pipeline, config, log });
   const enrollments = new EnrollmentService({
     vision,
     people,
@@ -210,10 +229,20 @@ export async function createApp(config: Config, log: (message: string) => void =
     storeThumbnails: config.privacy.storeImages,
     log,
   });
+  const retention = new RetentionService({
+    recognitionLog: store.recognitionLog,
+    events: store.events,
+    snapshotsDir: join(resolve(config.dataDir), 'snapshots'),
+    retention: config.trust.retention,
+    log,
+  });
+  const cameras = new CamerasService({ cameras: store.cameras, pipeline, config, log, ...(cluster ? { ownership: cluster } : {}) });
   try {
     await sessions.start();
     attendance.start();
     await cameras.start();
+    retention.start();
+    await cluster?.start({ bus: events.bus, decisions: events.decisions, gallery, cameras });
     const auth = new AuthService(store.apiKeys);
     const firstKey = await auth.ensureAdminKey();
     if (firstKey) {
@@ -237,6 +266,9 @@ export async function createApp(config: Config, log: (message: string) => void =
         cameras,
         enrollments,
         attendance,
+        audit: new AuditService(store.audit),
+        privacy: new PrivacyService(store),
+        cluster,
         users,
       },
       version: VERSION,
@@ -244,7 +276,9 @@ export async function createApp(config: Config, log: (message: string) => void =
     });
   } catch (err) {
     await enrollments.close();
+    await retention.close();
     await cameras.close();
+    await cluster?.close();
     await pipeline.close();
     await sessions.close();
     await attendance.close();
@@ -259,10 +293,13 @@ export async function createApp(config: Config, log: (message: string) => void =
     gallery,
     events,
     pipeline,
+    cluster,
     async close() {
       await server.close();
       await enrollments.close();
+      await retention.close();
       await cameras.close();
+      await cluster?.close();
       await pipeline.close();
       await sessions.close();
       await attendance.close();

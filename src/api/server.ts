@@ -24,7 +24,14 @@ import { authRoutes } from './routes/auth.routes.ts';
 import { liveRoutes } from './routes/live.routes.ts';
 import { installErrorHandling } from './problem.ts';
 import { attendanceRoutes } from './routes/attendance.routes.ts';
+import { installHardening, prepareHardening } from './hardening.ts';
+import { installAudit } from './audit.ts';
+import { auditRoutes } from './routes/audit.routes.ts';
+import { privacyRoutes } from './routes/privacy.routes.ts';
+import type { PrivacyService } from '../services/privacy.service.ts';
+import type { AuditService } from '../services/audit.service.ts';
 import { cameraRoutes } from './routes/cameras.routes.ts';
+import { clusterRoutes, type ClusterStatusSource } from './routes/cluster.routes.ts';
 import { classifierRoutes } from './routes/classifier.routes.ts';
 import { enrollmentsRoutes } from './routes/enrollments.routes.ts';
 import { eventsRoutes } from './routes/events.routes.ts';
@@ -54,6 +61,10 @@ export interface ApiServices {
   cameras: CamerasService;
   enrollments: EnrollmentService;
   attendance: AttendanceService;
+  audit: AuditService;
+  privacy: PrivacyService;
+  /** Several nodes on one PostgreSQL (issue 9); null or absent with one node. */
+  cluster?: ClusterStatusSource | null;
   /** Web UI users and browser sessions. */
   users: UsersService;
 }
@@ -83,6 +94,9 @@ const ROUTES: RouteModule[] = [
   streamRoutes,
   enrollmentsRoutes,
   attendanceRoutes,
+  auditRoutes,
+  privacyRoutes,
+  clusterRoutes,
   authRoutes,
   liveRoutes,
   webRoutes,
@@ -106,6 +120,7 @@ export async function buildServer(deps: ServerDeps): Promise<ApiApp> {
       },
     },
     bodyLimit: deps.config.vision.image.maxBytes * 2,
+    trustProxy: deps.config.security.trustProxy,
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -114,9 +129,12 @@ export async function buildServer(deps: ServerDeps): Promise<ApiApp> {
   // request before auth can answer 401, or the refused upgrade's socket is never destroyed (and
   // server.close() waits for it forever). One registration serves every WebSocket route (events, stream).
   await app.register(fastifyWebsocket, { options: { maxPayload: deps.config.vision.image.maxBytes * 2 } });
+  prepareHardening(app);
   // Before auth: the session cookie is read in the auth hook.
   await app.register(fastifyCookie);
   installAuth(app, deps.services.auth, deps.services.users);
+  await installHardening(app, deps.config.security);
+  installAudit(app, deps.services.audit);
 
   await app.register(fastifySwagger, {
     openapi: {

@@ -23,15 +23,41 @@ export function registerServeCommand(program: Command): void {
         if (url.hostname === '0.0.0.0' || url.hostname === '[::]') url.hostname = 'localhost';
         console.log(`facegate: web UI at ${url.origin}/ (sign in with a user, or with the admin key printed above on a first start)`);
       }
+      // Graceful shutdown: stop accepting (new requests get 503 while closing), let in-flight requests
+      // finish for trust.shutdownGraceMs, then cut what is left; close WebSockets, cameras, the event
+      // outputs, the vision workers and the database (its WAL checkpointed); exit 0. A second signal exits at once.
       let stopping = false;
       const stop = async (signal: string): Promise<void> => {
-        if (stopping) return;
+        if (stopping) {
+          console.error(`facegate: ${signal} again, exiting without a clean shutdown`);
+          process.exit(1);
+        }
         stopping = true;
-        console.log(`facegate: ${signal} received, shutting down`);
-        await app.close();
-        process.exit(0);
+        const graceMs = config.trust.shutdownGraceMs;
+        console.log(`facegate: ${signal} received, shutting down (in-flight requests get ${graceMs} ms)`);
+        const cut = setTimeout(() => {
+          console.log('facegate: grace period over, closing the remaining connections');
+          app.server.server.closeAllConnections();
+        }, graceMs);
+        cut.unref();
+        // A keep-alive connection whose request finishes after close began would otherwise stay open until the cut.
+        const idle = setInterval(() => app.server.server.closeIdleConnections(), 100);
+        idle.unref();
+        const giveUp = setTimeout(() => {
+          console.error('facegate: shutdown did not finish in time, exiting');
+          process.exit(1);
+        }, graceMs + 15_000);
+        giveUp.unref();
+        try {
+          await app.close();
+          console.log('facegate: stopped cleanly');
+          process.exit(0);
+        } catch (err) {
+          console.error(`facegate: error while shutting down: ${(err as Error).message}`);
+          process.exit(1);
+        }
       };
-      process.once('SIGINT', () => void stop('SIGINT'));
-      process.once('SIGTERM', () => void stop('SIGTERM'));
+      process.on('SIGINT', () => void stop('SIGINT'));
+      process.on('SIGTERM', () => void stop('SIGTERM'));
     });
 }

@@ -21,6 +21,15 @@ describe('config', () => {
     expect(() => parseConfig({ vision: { engine: 'tfjs' } })).toThrow(/vision.engine/);
   });
 
+  it('checks the attendance time zone and times of day', () => {
+    expect(parseConfig({}).attendance).toMatchObject({ timeZone: 'UTC', dayBoundary: '04:00', startTime: '09:00', minAgreeingFrames: 3 });
+    expect(parseConfig({ attendance: { timeZone: 'Europe/Berlin', dayBoundary: '00:00' } }).attendance.timeZone).toBe('Europe/Berlin');
+    expect(() => parseConfig({ attendance: { timeZone: 'Mars/Olympus' } })).toThrow(/attendance.timeZone/);
+    expect(() => parseConfig({ attendance: { startTime: '9:00' } })).toThrow(/attendance.startTime/);
+    expect(() => parseConfig({ attendance: { dayBoundary: '24:00' } })).toThrow(/attendance.dayBoundary/);
+    expect(() => parseConfig({ attendance: { workDays: [0] } })).toThrow(/attendance.workDays/);
+  });
+
   it('maps FACEGATE_* variables onto the tree, with JSON values', () => {
     expect(configFromEnv({ FACEGATE_VISION__MAX_FACES: '5', FACEGATE_SERVER__HOST: '127.0.0.1', PORT: '9000' })).toEqual({
       vision: { maxFaces: 5 },

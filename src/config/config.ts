@@ -256,6 +256,8 @@ const cameraSchema = z
     enabled: z.boolean().default(true),
     /** file cameras: start over at the end instead of ending. */
     loop: z.boolean().default(false),
+    /** Several nodes (issue 9): the cluster.nodeId that runs this camera; unset = any node. */
+    node: z.string().min(1).max(200).optional(),
   })
   .superRefine((camera, ctx) => {
     const needs = { rtsp: 'url', mjpeg: 'url', v4l2: 'device', file: 'path', push: null } as const;
@@ -350,13 +352,13 @@ const enrollmentSchema = z.strictObject({
       /** Pitch bin edges, ascending, degrees. */
       pitchEdgesDeg: z.array(z.number().min(-90).max(90)).min(2).default([-30, -10, 10, 30]),
       /** Frames kept (and embedded at the end) per bin: the best by quality. */
-      keepPerBin: z.number().int().min(1).max(10).default(2),
+      keepPerBin: z.number().int().min(1).max(10).default(1),
       /** Bins that must hold a frame before the scan can complete (the frontal one always must). */
       minCoveredBins: z.number().int().min(1).default(3),
       /** Frames accepted per scan at most. */
       maxFrames: z.number().int().min(1).default(600),
     })
-    .default({ yawEdgesDeg: [-45, -25, -10, 10, 25, 45], pitchEdgesDeg: [-30, -10, 10, 30], keepPerBin: 2, minCoveredBins: 3, maxFrames: 600 }),
+    .default({ yawEdgesDeg: [-45, -25, -10, 10, 25, 45], pitchEdgesDeg: [-30, -10, 10, 30], keepPerBin: 1, minCoveredBins: 3, maxFrames: 600 }),
   /**
    * Active liveness of guided capture: the landmarks of the turned poses must disagree with a flat
    * plane (homography residual relative to the face's spread) by at least this; 0 = off. On
@@ -401,6 +403,78 @@ const attendanceSchema = z.strictObject({
   flushEveryMs: z.number().int().min(100).default(5000),
 });
 
+/** HTTP hardening (src/api/hardening.ts): CORS, rate limits, security headers, proxies. */
+const securitySchema = z.strictObject({
+  /** Browser origins (exact "https://host:port") allowed to call the API and open WebSockets cross-origin; empty = CORS closed. */
+  corsOrigins: z.array(z.string().min(1)).default([]),
+  /** Trust X-Forwarded-For/-Proto from a reverse proxy (true, or comma-separated proxy addresses/CIDRs); rate limits key on the client IP this yields. */
+  trustProxy: z.union([z.boolean(), z.string().min(1)]).default(false),
+  /** Content-Security-Policy sent with every answer except the /docs pages. */
+  contentSecurityPolicy: z
+    .string()
+    .default("default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; script-src 'self'; connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'"),
+  rateLimit: z
+    .strictObject({
+      /** Rate limits on recognition, uploads and login; off only for benchmarks on a trusted network. */
+      enabled: z.boolean().default(true),
+      /** The window every limit below counts in, in milliseconds. */
+      windowMs: z.number().int().min(1000).default(60_000),
+      /** Recognition calls (recognize, verify, detect) one key may make per window. */
+      recognitionPerKey: z.number().int().min(1).default(1200),
+      /** Recognition calls one client IP may make per window (all its keys together). */
+      recognitionPerIp: z.number().int().min(1).default(2400),
+      /** Image uploads (faces, imports, enrollments) one key may make per window. */
+      uploadPerKey: z.number().int().min(1).default(300),
+      /** Image uploads one client IP may make per window. */
+      uploadPerIp: z.number().int().min(1).default(600),
+      /** Login attempts one client IP may make per window (lockout per user is the login's own rule). */
+      loginPerIp: z.number().int().min(1).default(20),
+    })
+    .default({ enabled: true, windowMs: 60_000, recognitionPerKey: 1200, recognitionPerIp: 2400, uploadPerKey: 300, uploadPerIp: 600, loginPerIp: 20 }),
+});
+
+/** Audit, retention and encryption at rest (issue 8). */
+const trustSchema = z.strictObject({
+  /**
+   * Key for embeddings at rest: 32 bytes as base64 or 64 hex digits (AES-256-GCM); unset = stored in
+   * clear. Set it through the environment (FACEGATE_TRUST__EMBEDDING_KEY), not a file next to the data.
+   */
+  embeddingKey: z
+    .string()
+    .refine((k) => /^[0-9a-fA-F]{64}$/.test(k) || Buffer.from(k, 'base64').length === 32, 'must be 32 bytes: 64 hex digits or base64')
+    .optional(),
+  retention: z
+    .strictObject({
+      /** Recognition log rows are deleted after this many days; 0 = kept forever. */
+      recognitionLogDays: z.number().min(0).default(30),
+      /** Stored events (polling ring) are deleted after this many days; 0 = kept forever (the ring size still bounds them). */
+      eventsDays: z.number().min(0).default(30),
+      /** Unknown-face snapshots are deleted after this many days; 0 = kept forever. */
+      snapshotsDays: z.number().min(0).default(7),
+      /** How often the retention sweep runs, in milliseconds. */
+      sweepEveryMs: z.number().int().min(1000).default(3_600_000),
+    })
+    .default({ recognitionLogDays: 30, eventsDays: 30, snapshotsDays: 7, sweepEveryMs: 3_600_000 }),
+  /** SIGTERM: in-flight requests get this long to finish before connections are cut, in milliseconds. */
+  shutdownGraceMs: z.number().int().min(0).default(10_000),
+});
+
+/** Several nodes on one PostgreSQL (issue 9). Runs only with database.url set; SQLite is one node. */
+const clusterSchema = z.strictObject({
+  /** This node's name: cameras are assigned to it and its leases carry it. Unset = "<hostname>:<server.port>". Unique per node. */
+  nodeId: z.string().min(1).max(200).optional(),
+  /** How long a camera lease lasts: a camera whose node stops renewing is taken over after at most this, in milliseconds. */
+  leaseMs: z.number().int().min(500).default(15_000),
+  /** Leases and the heartbeat are renewed this often, in milliseconds (well under leaseMs). */
+  renewEveryMs: z.number().int().min(100).default(5_000),
+  /** The gallery index is compared with the store (count + checksum) and repaired this often, in milliseconds; 0 = never. */
+  checksumEveryMs: z.number().int().min(0).default(60_000),
+  /** The LISTEN connection is reopened after a failure after this, then doubling up to reconnectMaxMs, in milliseconds. */
+  reconnectMs: z.number().int().min(50).default(500),
+  /** Longest wait between LISTEN reconnection attempts, in milliseconds. */
+  reconnectMaxMs: z.number().int().min(50).default(10_000),
+});
+
 const uiSchema = z.strictObject({
   /** Serve the web UI (the static files built into web/dist) at `/`. */
   enabled: z.boolean().default(true),
@@ -432,6 +506,9 @@ export const configSchema = z.strictObject({
   /** Enrollment: guided multi-angle capture and the circular scan (issue 5). */
   enrollment: enrollmentSchema.default(enrollmentSchema.parse({})),
   attendance: attendanceSchema.default(attendanceSchema.parse({})),
+  security: securitySchema.default(securitySchema.parse({})),
+  trust: trustSchema.default(trustSchema.parse({})),
+  cluster: clusterSchema.default(clusterSchema.parse({})),
   /** The web UI and its browser sign-in (users, sessions, lockout). */
   ui: uiSchema.default(uiSchema.parse({})),
 });
@@ -446,6 +523,9 @@ export type RealtimeConfig = Config['realtime'];
 export type EventsConfig = Config['events'];
 export type EnrollmentConfig = Config['enrollment'];
 export type AttendanceConfig = Config['attendance'];
+export type SecurityConfig = Config['security'];
+export type TrustConfig = Config['trust'];
+export type ClusterConfig = Config['cluster'];
 
 export class ConfigError extends Error {
   override name = 'ConfigError';

@@ -208,10 +208,21 @@ describe('attendance ledger', () => {
   });
 });
 
+describe('ledger day cache', () => {
+  it('agrees with attendanceDay minute by minute across both DST changes and the boundary', () => {
+    const ledger = new AttendanceLedger(berlin);
+    for (const start of ['2026-03-28T23:00:00Z', '2026-10-24T23:00:00Z']) {
+      for (let ms = Date.parse(start); ms < Date.parse(start) + 5 * 3600_000; ms += 29_000) {
+        expect(ledger.dayOf(ms)).toBe(attendanceDay(ms, berlin));
+      }
+    }
+  });
+});
+
 describe('reports', () => {
   it('counts present, late and absent; absence counts on work days only', () => {
-    expect(dayCounts('2026-06-10', [false, true, false], 5, berlin)).toEqual({ day: '2026-06-10', workDay: true, present: 3, late: 1, absent: 2 });
-    expect(dayCounts('2026-06-13', [false], 5, berlin)).toEqual({ day: '2026-06-13', workDay: false, present: 1, late: 0, absent: null });
+    expect(dayCounts('2026-06-10', 3, 1, 5, berlin)).toEqual({ day: '2026-06-10', workDay: true, present: 3, late: 1, absent: 2 });
+    expect(dayCounts('2026-06-13', 1, 0, 5, berlin)).toEqual({ day: '2026-06-13', workDay: false, present: 1, late: 0, absent: null });
   });
 
   it('writes CSV cells a spreadsheet will not run as formulas', () => {

@@ -226,8 +226,21 @@ export class AttendanceLedger {
   private readonly days = new Map<string, DayState>();
   private readonly trackFrames = new Map<string, { personId: string; frames: number; lastMs: number }>();
   private readonly revokedTracks = new Set<string>();
+  /** The day of the last minute asked about: every zone offset is whole minutes, so a day never changes within one. */
+  private cachedMinute = Number.NaN;
+  private cachedDay: AttendanceDay = '';
 
   constructor(private readonly rules: AttendanceRules) {}
+
+  /** attendanceDay, cached per minute (the ledger runs for every frame of every known track). */
+  dayOf(atMs: number): AttendanceDay {
+    const minute = Math.floor(atMs / 60_000);
+    if (minute !== this.cachedMinute) {
+      this.cachedDay = attendanceDay(atMs, this.rules);
+      this.cachedMinute = minute;
+    }
+    return this.cachedDay;
+  }
 
   /** One frame of a track that carries a person's identity. */
   observe(s: Omit<Sighting, 'agreeingFrames'>): LedgerAction & { agreeingFrames: number } {
@@ -239,7 +252,7 @@ export class AttendanceLedger {
   }
 
   private decide(s: Sighting): LedgerAction {
-    const day = attendanceDay(s.atMs, this.rules);
+    const day = this.dayOf(s.atMs);
     const key = dayKey(s.personId, day);
     const state = this.days.get(key);
     if (state?.kind === 'checked_in') {
@@ -324,11 +337,9 @@ export interface DayCounts {
   absent: number | null;
 }
 
-/** Present/late/absent of one day from who was present and how many people were expected. */
-export function dayCounts(day: AttendanceDay, presentLate: readonly boolean[], expected: number, rules: Pick<AttendanceRules, 'workDays'>): DayCounts {
+/** Present/late/absent of one day from the present and late counts and how many people were expected. */
+export function dayCounts(day: AttendanceDay, present: number, late: number, expected: number, rules: Pick<AttendanceRules, 'workDays'>): DayCounts {
   const workDay = isWorkDay(day, rules);
-  const present = presentLate.length;
-  const late = presentLate.filter(Boolean).length;
   return { day, workDay, present, late, absent: workDay ? Math.max(0, expected - present) : null };
 }
 

@@ -6,6 +6,7 @@ import {
   GuidedCapture,
   ScanCoverage,
   scanBinLabel,
+  screenCaptures,
   selectTemplates,
   type FrameObservation,
   type GuidedCaptureConfig,
@@ -162,6 +163,21 @@ describe('checkConsistency', () => {
     const check = checkConsistency(swapped, 0.6);
     expect(check.consistent).toBe(false);
     if (!check.consistent) expect(check.outliers).toEqual([3, 4]);
+  });
+});
+
+describe('screenCaptures', () => {
+  it('drops a few stray views, fails on a second person however few', () => {
+    const a = person();
+    const views = Array.from({ length: 9 }, () => view(a));
+    const stray = view(person());
+    const one = screenCaptures([...views, stray], 0.6);
+    expect(one).toMatchObject({ kind: 'consistent', dropped: [9] });
+    const b = person();
+    const two = screenCaptures([...views, view(b), view(b)], 0.6);
+    expect(two).toMatchObject({ kind: 'inconsistent', outliers: [9, 10], secondPerson: true });
+    const many = screenCaptures([view(a), view(a), view(person()), view(person())], 0.6);
+    expect(many.kind).toBe('inconsistent');
   });
 });
 

@@ -156,6 +156,27 @@ export function checkConsistency(embeddings: readonly Float32Array[], minSimilar
   return outliers.length === 0 ? { consistent: true, minSimilarity: lowest } : { consistent: false, outliers, minSimilarity: lowest };
 }
 
+export type CaptureScreening =
+  | { kind: 'consistent'; keep: number[]; dropped: number[]; minSimilarity: number }
+  | { kind: 'inconsistent'; outliers: number[]; minSimilarity: number; secondPerson: boolean };
+
+/**
+ * The consistency check of a scan's kept frames, tolerant of a few stray views: frames far from
+ * the medoid are dropped when they are few (≤ maxStrayShare of all) and unlike each other (bad
+ * detections, blur); when they resemble each other they are someone else, and the enrollment is
+ * inconsistent whatever their number.
+ */
+export function screenCaptures(embeddings: readonly Float32Array[], minSimilarity: number, maxStrayShare = 0.2): CaptureScreening {
+  const check = checkConsistency(embeddings, minSimilarity);
+  const all = embeddings.map((_, i) => i);
+  if (check.consistent) return { kind: 'consistent', keep: all, dropped: [], minSimilarity: check.minSimilarity };
+  const strays = check.outliers;
+  const secondPerson = strays.length >= 2 && strays.some((i, a) => strays.some((j, b) => b > a && cosine(embeddings[i]!, embeddings[j]!) >= minSimilarity));
+  if (secondPerson || strays.length > maxStrayShare * embeddings.length) return { kind: 'inconsistent', outliers: strays, minSimilarity: check.minSimilarity, secondPerson };
+  const keep = all.filter((i) => !strays.includes(i));
+  return { kind: 'consistent', keep, dropped: strays, minSimilarity: check.minSimilarity };
+}
+
 /** A candidate template: anything with a pose label, a quality and an embedding. */
 export interface TemplateCandidate {
   label: string;

@@ -23,6 +23,17 @@ export interface DecisionRequest {
 }
 
 /**
+ * Where a decision goes when another node runs the camera (several nodes on one PostgreSQL,
+ * issue 9): the wait lives on that node, so it checks the decision again and acts on it there.
+ */
+export interface DecisionRouter {
+  /** The node that processes the camera when it is not this one; null = this node. */
+  remoteNodeOf(cameraId: string): string | null;
+  /** Hands the decision to that node (which calls its own registry's decide). */
+  forward(nodeId: string, decision: RegistrationDecision): void;
+}
+
+/**
  * Takes registration decisions (WebSocket message or POST /api/v1/decisions, same rules): checks
  * that the camera is waiting for one about that track, emits registration_approved or
  * registration_cancelled (which ends the wait in SystemState), then tells every plugged handler.
@@ -30,12 +41,18 @@ export interface DecisionRequest {
  */
 export class DecisionRegistry {
   private handlers: DecisionHandler[] = [];
+  private router: DecisionRouter | null = null;
 
   constructor(
     private readonly bus: EventBus,
     private readonly state: SystemState,
     private readonly onHandlerError: (err: unknown) => void = (err) => console.error(`facegate: decision handler failed: ${(err as Error)?.message ?? String(err)}`),
   ) {}
+
+  /** Routes decisions about cameras other nodes run to those nodes (src/cluster). */
+  setRouter(router: DecisionRouter | null): void {
+    this.router = router;
+  }
 
   /** Plugs a handler in; returns the function that unplugs it. */
   register(handler: DecisionHandler): () => void {
@@ -60,6 +77,13 @@ export class DecisionRegistry {
       });
     }
     const decision: RegistrationDecision = { cameraId, trackId: waitingTrack, register: request.register };
+    // This node's state mirrors the other node's events, so the checks above hold here too; the
+    // owner checks again (the wait may have ended meanwhile) and emits the outcome, which comes back relayed.
+    const remoteNode = this.router?.remoteNodeOf(cameraId) ?? null;
+    if (remoteNode !== null) {
+      this.router!.forward(remoteNode, decision);
+      return decision;
+    }
     if (decision.register) this.bus.emit('registration_approved', { camera_id: cameraId, track_id: waitingTrack });
     else this.bus.emit('registration_cancelled', { camera_id: cameraId, track_id: waitingTrack });
     for (const handler of this.handlers) {

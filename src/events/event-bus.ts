@@ -22,6 +22,20 @@ export interface EventBusOptions {
   now?: () => number;
   /** Called when a listener throws; default: printed to stderr. The other listeners still run. */
   onListenerError?: (err: unknown, event: AnyFacegateEvent) => void;
+  /**
+   * Hands out event ids instead of counting from lastId: several nodes on one database take ids
+   * from blocks of a database sequence (src/cluster), so two nodes never give out the same one.
+   */
+  allocateId?: () => number;
+}
+
+export interface SubscribeOptions {
+  /**
+   * Also receive events relayed from other nodes (several nodes, issue 9): what clients are
+   * shown (WebSockets, the system state). Default false: listeners that act on an event (write
+   * it, deliver a webhook, record attendance) see only this node's own, so each happens once.
+   */
+  withRelayed?: boolean;
 }
 
 /** True when the event passes the filter. */
@@ -37,6 +51,7 @@ export function matchesFilter(event: { type: string; camera_id: string }, filter
 interface Subscription {
   listener: EventListener;
   filter: EventFilter | undefined;
+  withRelayed: boolean;
 }
 
 /**
@@ -47,20 +62,24 @@ interface Subscription {
  */
 export class EventBus {
   private nextId: number;
+  private lastDispatched: number;
+  private readonly allocateId: (() => number) | undefined;
   private readonly now: () => number;
   private readonly onListenerError: (err: unknown, event: AnyFacegateEvent) => void;
   private subscriptions: Subscription[] = [];
 
   constructor(options: EventBusOptions = {}) {
     this.nextId = Math.max(0, Math.floor(options.lastId ?? 0)) + 1;
+    this.lastDispatched = this.nextId - 1;
+    this.allocateId = options.allocateId;
     this.now = options.now ?? Date.now;
     this.onListenerError =
       options.onListenerError ?? ((err, event) => console.error(`facegate: an event listener failed on ${event.type}: ${(err as Error)?.message ?? String(err)}`));
   }
 
-  /** The id of the newest event emitted (0 before any): the cursor a client resumes polling from. */
+  /** The id of the newest event emitted or relayed (0 before any): the cursor a client resumes polling from. */
   get lastId(): number {
-    return this.nextId - 1;
+    return this.lastDispatched;
   }
 
   get listenerCount(): number {
@@ -74,14 +93,23 @@ export class EventBus {
   emit<K extends FacegateEventName>(type: K, input: EmitInput<K>): FacegateEvent<K> {
     const { camera_id: cameraId, track_id: trackId, ...payload } = input;
     const data = parsePayload(type, payload);
-    const event: FacegateEvent<K> = { id: this.nextId++, type, camera_id: cameraId, track_id: trackId ?? null, timestamp: this.now(), data };
-    this.dispatch(event as unknown as AnyFacegateEvent);
+    const id = this.allocateId ? this.allocateId() : this.nextId++;
+    const event: FacegateEvent<K> = { id, type, camera_id: cameraId, track_id: trackId ?? null, timestamp: this.now(), data };
+    this.dispatch(event as unknown as AnyFacegateEvent, false);
     return event;
   }
 
+  /**
+   * Dispatches an event another node emitted (already validated, stored and delivered there) to
+   * the listeners that asked for relayed events.
+   */
+  relay(event: AnyFacegateEvent): void {
+    this.dispatch(event, true);
+  }
+
   /** Subscribes a listener (optionally filtered); returns the function that unsubscribes it. */
-  subscribe(listener: EventListener, filter?: EventFilter): () => void {
-    const subscription: Subscription = { listener, filter };
+  subscribe(listener: EventListener, filter?: EventFilter, options: SubscribeOptions = {}): () => void {
+    const subscription: Subscription = { listener, filter, withRelayed: options.withRelayed ?? false };
     // Copy on write: a listener that (un)subscribes during dispatch does not disturb the loop.
     this.subscriptions = [...this.subscriptions, subscription];
     return () => {
@@ -89,8 +117,10 @@ export class EventBus {
     };
   }
 
-  private dispatch(event: AnyFacegateEvent): void {
-    for (const { listener, filter } of this.subscriptions) {
+  private dispatch(event: AnyFacegateEvent, relayed: boolean): void {
+    this.lastDispatched = event.id;
+    for (const { listener, filter, withRelayed } of this.subscriptions) {
+      if (relayed && !withRelayed) continue;
       if (!matchesFilter(event, filter)) continue;
       try {
         const result: unknown = listener(event);

@@ -44,11 +44,11 @@ export interface EventPage {
   gap: boolean;
 }
 
-function toStored(event: AnyFacegateEvent): StoredEvent {
+export function toStored(event: AnyFacegateEvent): StoredEvent {
   return { id: event.id, at: event.timestamp, type: event.type, cameraId: event.camera_id, trackId: event.track_id, data: event.data };
 }
 
-function fromStored(row: StoredEvent): AnyFacegateEvent {
+export function fromStored(row: StoredEvent): AnyFacegateEvent {
   return { id: row.id, type: row.type, camera_id: row.cameraId, track_id: row.trackId, timestamp: row.at, data: row.data } as AnyFacegateEvent;
 }
 

@@ -33,6 +33,8 @@ export interface EventsRuntimeOptions {
   /** User-Agent of webhook requests. */
   userAgent?: string;
   now?: () => number;
+  /** Event ids from a database sequence (several nodes); default: continue from the ring's newest. */
+  allocateId?: () => number;
 }
 
 /**
@@ -47,9 +49,9 @@ export async function startEventsRuntime(config: EventsConfig, repo: EventRingSt
   const mqtt = config.mqtt.url ? new MqttPublisher({ ...config.mqtt, url: config.mqtt.url }, { log }) : null;
   try {
     await ring.prune();
-    const bus = new EventBus({ lastId: await ring.latestId(), now: options.now, onListenerError: (err, e) => log(`event listener failed on ${e.type}: ${(err as Error)?.message ?? String(err)}`) });
+    const bus = new EventBus({ lastId: await ring.latestId(), allocateId: options.allocateId, now: options.now, onListenerError: (err, e) => log(`event listener failed on ${e.type}: ${(err as Error)?.message ?? String(err)}`) });
     const state = new SystemState();
-    bus.subscribe((e) => state.apply(e));
+    bus.subscribe((e) => state.apply(e), undefined, { withRelayed: true });
     bus.subscribe((e) => ring.add(e));
     webhooks.attach(bus);
     mqtt?.attach(bus);

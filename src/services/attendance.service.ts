@@ -382,15 +382,34 @@ export class AttendanceService implements SightingSink {
     const departments = [...new Set([...people.map((p) => p.department), ...presence.map((p) => p.department)])].sort((a, b) =>
       a === b ? 0 : a === null ? 1 : b === null ? -1 : a < b ? -1 : 1,
     );
-    const countsFor = (department: string | null | undefined): DayCounts[] =>
-      days.map((day) => {
-        const rows = presence.filter((p) => p.day === day && (department === undefined || p.department === department));
-        const present = rows.reduce((n, r) => n + r.present, 0);
-        const late = rows.reduce((n, r) => n + r.late, 0);
-        const expected = people.filter((p) => (department === undefined || p.department === department) && expectedOn(p, day, this.rules)).length;
-        const flags = Array.from({ length: present }, (_, i) => i < late);
-        return dayCounts(day, flags, expected, this.rules);
+    // Per department (undefined = everyone): present/late by day, and the sorted first days people count from.
+    const key = (department: string | null | undefined, d: string) => `${department === undefined ? '*' : `=${department ?? ''}`}\u0000${d}`;
+    const byDay = new Map<string, { present: number; late: number }>();
+    for (const p of presence) {
+      for (const k of [key(undefined, p.day), key(p.department, p.day)]) {
+        const c = byDay.get(k) ?? { present: 0, late: 0 };
+        c.present += p.present;
+        c.late += p.late;
+        byDay.set(k, c);
+      }
+    }
+    const firstDays = new Map<string, string[]>();
+    for (const p of people) {
+      const first = attendanceDay(p.createdAt, this.rules);
+      for (const k of [key(undefined, ''), key(p.department, '')]) {
+        const list = firstDays.get(k);
+        if (list) list.push(first);
+        else firstDays.set(k, [first]);
+      }
+    }
+    for (const list of firstDays.values()) list.sort();
+    const countsFor = (department: string | null | undefined): DayCounts[] => {
+      const starts = firstDays.get(key(department, '')) ?? [];
+      return days.map((d) => {
+        const c = byDay.get(key(department, d)) ?? { present: 0, late: 0 };
+        return dayCounts(d, c.present, c.late, countAtMost(starts, d), this.rules);
       });
+    };
     const totals = (list: DayCounts[]) => ({
       present: list.reduce((n, d) => n + d.present, 0),
       late: list.reduce((n, d) => n + d.late, 0),
@@ -526,6 +545,18 @@ export class AttendanceService implements SightingSink {
     if (!bytes) throw new AppError('snapshot_not_found', 404, `check-in "${id}" has no stored image`, { id });
     return bytes;
   }
+}
+
+/** How many of the sorted days are on or before `day` (binary search). */
+function countAtMost(sorted: readonly string[], day: string): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (sorted[mid]! <= day) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /** A person counts as expected on a day from the attendance day they were created on. */

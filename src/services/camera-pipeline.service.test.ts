@@ -10,7 +10,7 @@ import type { NewRecognitionLogEntry } from '../store/index.ts';
 import type { AnalyzedFace, AnalyzeResult, EmbedFacesResult } from '../vision/analysis.ts';
 import { InvalidImageError } from '../vision/errors.ts';
 import { VisionOverloadedError } from '../vision/vision-pool.ts';
-import { CameraPipeline } from './camera-pipeline.service.ts';
+import { CameraPipeline, type SightingEvidence } from './camera-pipeline.service.ts';
 import type { EmbeddingEvidence } from './recognition.service.ts';
 
 /*
@@ -86,7 +86,7 @@ function setup(realtime: Record<string, unknown> = {}) {
   const events: AnyFacegateEvent[] = [];
   bus.subscribe((e) => events.push(e));
   const log: NewRecognitionLogEntry[] = [];
-  const sightings: [string, string, number][] = [];
+  const sightings: [string, string, number, SightingEvidence | undefined][] = [];
   const vision = new ScriptedVision();
   const config = parseConfig({
     realtime: { defaultMaxFps: 0, askAfterStableMs: 100, askAgainAfterMs: 400, idleTickMs: 20, tracker: { leftAfterMs: 150 }, embedding: { reembedIntervalMs: 50 }, ...realtime },
@@ -96,7 +96,7 @@ function setup(realtime: Record<string, unknown> = {}) {
     recognition,
     recognitionLog: { append: async (entry) => (log.push(entry), { id: log.length, at: Date.now(), ...entry }) as never },
     events: { bus, state, decisions },
-    sessions: { sighted: (camera, person, confidence) => sightings.push([camera, person, confidence]) },
+    sessions: { sighted: (camera, person, confidence, _atMs, evidence) => sightings.push([camera, person, confidence, evidence]) },
     config,
     modelId: MODEL,
   });
@@ -137,6 +137,10 @@ describe('CameraPipeline', () => {
     expect(t.log).toEqual([expect.objectContaining({ cameraId: 'cam', trackId: recognized!.track_id, personId: 'anna', decision: 'match', modelId: MODEL })]);
     expect(t.sightings.length).toBeGreaterThan(5);
     expect(t.sightings.every(([camera, person]) => camera === 'cam' && person === 'anna')).toBe(true);
+    // Each sighting carries the track's evidence (attendance counts the ones with a frame).
+    const evidence = t.sightings.map((s) => s[3]);
+    expect(evidence.filter((e) => e?.frame).length).toBeGreaterThan(5);
+    expect(evidence.every((e) => e?.trackId === recognized!.track_id && e.liveness === 0.9 && e.embedding?.modelId === MODEL && e.margin === 1)).toBe(true);
 
     const withFace = t.results.filter((r) => r.faces.length > 0);
     expect(withFace.length).toBeGreaterThan(10);

@@ -247,7 +247,8 @@ export class CameraPipeline implements FramePipeline {
     if (deps.events.decisions) {
       this.unsubscribe.push(deps.events.decisions.register({ onDecision: (d) => this.onDecision(d) }));
     }
-    this.unsubscribe.push(deps.events.bus.subscribe((event) => this.onSystemReady(event.camera_id), { types: ['system_ready'] }));
+    // A reset sent to another node (several nodes, issue 9) reaches the node running the camera too.
+    this.unsubscribe.push(deps.events.bus.subscribe((event) => this.onSystemReady(event.camera_id), { types: ['system_ready'] }, { withRelayed: true }));
     this.gcTimer = setInterval(() => this.forgetIdleCameras(), 60_000);
     this.gcTimer.unref();
   }

@@ -60,6 +60,8 @@ export interface CameraView {
   ffmpeg: { pid: number | null; failures: number; nextRetryAt: number | null; stderrTail: string[] } | null;
   /** push cameras: the streaming client. */
   stream: { connected: boolean; connectedAt: number | null; remoteAddress: string | null; rateLimited: number; rejected: number } | null;
+  /** Several nodes (issue 9): the node the camera is assigned to (null = any) and the node running it now (ffmpeg cameras; null = none). */
+  node: { assigned: string | null; runningOn: string | null };
 }
 
 export interface NewCameraInput {
@@ -73,6 +75,22 @@ export interface NewCameraInput {
   /** Start it now and at every boot (default true). */
   autoStart?: boolean;
   loop?: boolean;
+  /** Several nodes: the node that runs it (null or absent = any). */
+  node?: string | null;
+}
+
+/**
+ * Which node runs which ffmpeg camera when several nodes share one PostgreSQL (issue 9; leases
+ * in the database, src/cluster). Absent = this node runs every camera (one node).
+ */
+export interface CameraOwnership {
+  readonly nodeId: string;
+  /** True when this node holds the camera's lease now. */
+  owns(cameraId: string): boolean;
+  /** The node holding the camera's lease, null when none does. */
+  holder(cameraId: string): string | null;
+  /** Look at the leases soon (a camera was created, assigned or started). */
+  wake(): void;
 }
 
 /** The pipeline as cameras need it (CameraPipeline is one). */
@@ -87,6 +105,7 @@ export interface CamerasServiceDeps {
   pipeline: CamerasPipeline;
   config: Pick<Config, 'dataDir' | 'sources' | 'cameras' | 'realtime' | 'vision'>;
   log?: (message: string) => void;
+  ownership?: CameraOwnership;
 }
 
 /** Why a push stream was ended by the server. */
@@ -154,6 +173,51 @@ export class CamerasService {
     this.log = deps.log ?? (() => undefined);
   }
 
+  /** True when this node should run the camera: always with one node, else when it holds the lease. */
+  private owns(cameraId: string): boolean {
+    return this.deps.ownership?.owns(cameraId) ?? true;
+  }
+
+  /**
+   * Several nodes (issue 9): brings this node in line with the store and the leases. Cameras
+   * created, changed or deleted by another node are picked up; owned enabled ffmpeg cameras are
+   * started, and those whose lease went to another node (or ran out) are stopped.
+   */
+  async reconcile(): Promise<void> {
+    if (this.closed) return;
+    const records = await this.deps.cameras.list();
+    const stored = new Set(records.map((r) => r.id));
+    for (const record of records) {
+      const entry = this.entries.get(record.id);
+      if (!entry) this.addEntry(record);
+      else if (!entry.record.transient) {
+        if (record.updatedAt !== entry.record.updatedAt) this.deps.pipeline.configureCamera(record.id, { maxFps: record.maxFps });
+        entry.record = record;
+      }
+    }
+    for (const [id, entry] of this.entries) {
+      if (entry.record.transient || stored.has(id)) continue;
+      this.entries.delete(id);
+      await entry.source?.stop();
+      await this.deps.pipeline.removeCamera(id);
+    }
+    for (const entry of this.entries.values()) {
+      if (!isFfmpegKind(entry.record.kind)) continue;
+      const shouldRun = entry.record.enabled && this.owns(entry.record.id);
+      if (shouldRun && !entry.source?.active) {
+        try {
+          await this.startEntry(entry);
+          this.log(`camera ${entry.record.id}: started on this node`);
+        } catch (err) {
+          this.log(`camera ${entry.record.id} did not start: ${(err as Error).message}`);
+        }
+      } else if (!shouldRun && entry.source?.active) {
+        await entry.source.stop();
+        this.log(`camera ${entry.record.id}: stopped on this node (${entry.record.enabled ? 'another node runs it' : 'disabled'})`);
+      }
+    }
+  }
+
   /** Folders file cameras may read from. */
   get allowedFileRoots(): string[] {
     return (this.deps.config.sources.allowedFileRoots ?? [join(this.deps.config.dataDir, 'videos')]).map((r) => resolve(r));
@@ -178,7 +242,7 @@ export class CamerasService {
       }
       this.addEntry(record);
     }
-    const toStart = [...this.entries.values()].filter((e) => e.record.enabled && isFfmpegKind(e.record.kind));
+    const toStart = [...this.entries.values()].filter((e) => e.record.enabled && isFfmpegKind(e.record.kind) && this.owns(e.record.id));
     if (toStart.length > 0) {
       const probe = await probeFfmpeg(this.deps.config.sources.ffmpegPath);
       if (!probe.ok) this.log(`${probe.message}; cameras ${toStart.map((e) => e.record.id).join(', ')} stay unavailable`);
@@ -190,6 +254,16 @@ export class CamerasService {
         this.log(`camera ${entry.record.id} did not start: ${(err as Error).message}`);
       }
     }
+  }
+
+  /** Assigns a camera to a node (null = any node); the leases follow within a renewal period. */
+  async assignNode(id: string, node: string | null): Promise<CameraView> {
+    const entry = this.entries.get(id);
+    if (!entry || entry.record.transient) throw notFound(id);
+    if (!(await this.deps.cameras.assignNode(id, node))) throw notFound(id);
+    entry.record = { ...entry.record, nodeId: node };
+    this.deps.ownership?.wake();
+    return this.view(entry);
   }
 
   /** Stops every source and ends every stream. */
@@ -223,6 +297,7 @@ export class CamerasService {
       enabled: input.autoStart ?? true,
       loop: input.kind === 'file' ? (input.loop ?? false) : false,
       origin: 'api',
+      nodeId: input.node ?? null,
     };
     if (input.loop && input.kind !== 'file') throw new AppError('invalid_camera_source', 400, 'loop applies to file cameras only');
     const existing = this.entries.get(id);
@@ -238,7 +313,8 @@ export class CamerasService {
       return this.view(existing);
     }
     const entry = this.addEntry(created);
-    if (created.enabled && isFfmpegKind(created.kind)) await this.startEntry(entry);
+    if (created.enabled && isFfmpegKind(created.kind) && this.owns(id)) await this.startEntry(entry);
+    this.deps.ownership?.wake();
     return this.view(entry);
   }
 
@@ -261,7 +337,8 @@ export class CamerasService {
     const entry = this.entries.get(id);
     if (!entry) throw notFound(id);
     if (!entry.record.transient) await this.setEnabled(entry, true);
-    if (isFfmpegKind(entry.record.kind)) await this.startEntry(entry);
+    if (isFfmpegKind(entry.record.kind) && this.owns(id)) await this.startEntry(entry);
+    this.deps.ownership?.wake();
     return this.view(entry);
   }
 
@@ -305,6 +382,7 @@ export class CamerasService {
         enabled: true,
         loop: false,
         origin: 'api',
+        nodeId: null,
         createdAt: now,
         updatedAt: now,
         transient: true,
@@ -381,6 +459,7 @@ export class CamerasService {
       enabled: camera.enabled,
       loop: camera.kind === 'file' && camera.loop,
       origin: 'config',
+      nodeId: camera.node ?? null,
     };
   }
 
@@ -507,6 +586,7 @@ export class CamerasService {
       enabled: record.enabled,
       loop: record.loop,
       origin: record.transient ? ('transient' as const) : record.origin,
+      node: { assigned: record.nodeId, runningOn: isFfmpegKind(record.kind) ? (this.deps.ownership?.holder(record.id) ?? null) : null },
     };
     if (record.kind === 'push') {
       const streamer = entry.streamer;

@@ -2,9 +2,9 @@ import { randomUUID } from 'node:crypto';
 import type { EnrollmentConfig } from '../config/config.ts';
 import { assessParallax } from '../domain/enrollment-liveness.ts';
 import {
-  checkConsistency,
   GuidedCapture,
   ScanCoverage,
+  screenCaptures,
   selectTemplates,
   type CaptureCandidate,
   type FrameObservation,
@@ -172,6 +172,8 @@ interface Session {
   createdAt: number;
   updatedAt: number;
   finishedAt: number | null;
+  /** The time of the last frame judged: frame times are kept strictly increasing (two uploads may share a millisecond). */
+  lastFrameAtMs: number;
   /** Frames of this session are processed one at a time, in order. */
   chain: Promise<unknown>;
   busy: boolean;
@@ -295,6 +297,7 @@ export class EnrollmentService {
       createdAt: now,
       updatedAt: now,
       finishedAt: null,
+      lastFrameAtMs: 0,
       chain: Promise.resolve(),
       busy: false,
       detach: [],
@@ -445,8 +448,10 @@ export class EnrollmentService {
   }
 
   /** Judges one analysed frame for the session; returns what the frame showed. */
-  private async judge(session: Session, bytes: Uint8Array, atMs: number, analysis: AnalyzeResult, trackIds: readonly (string | null)[] | null): Promise<FrameOutcome['frame']> {
+  private async judge(session: Session, bytes: Uint8Array, frameAtMs: number, analysis: AnalyzeResult, trackIds: readonly (string | null)[] | null): Promise<FrameOutcome['frame']> {
     session.updatedAt = this.now();
+    const atMs = Math.max(frameAtMs, session.lastFrameAtMs + 1);
+    session.lastFrameAtMs = atMs;
     const usable = analysis.faces.filter((f) => f.quality.sizePx >= this.deps.minFaceSizePx);
     // On a camera the enrolled track must be in view; another face next to it still spoils the frame.
     const mine = trackIds && session.trackId !== null ? analysis.faces.find((_, i) => trackIds[i] === session.trackId) : undefined;
@@ -589,19 +594,22 @@ export class EnrollmentService {
       this.finishFailed(session, 'no_usable_frames', 'no kept frame passed the liveness check');
       return;
     }
-    const consistency = checkConsistency(
+    const screening = screenCaptures(
       candidates.map((c) => c.embedding),
       this.consistencyMin,
     );
-    if (!consistency.consistent) {
+    if (screening.kind === 'inconsistent') {
       this.finishFailed(
         session,
         'inconsistent',
-        `${consistency.outliers.length} of ${candidates.length} kept frames show someone else (similarity down to ${consistency.minSimilarity.toFixed(3)}, below ${this.consistencyMin})`,
+        `${screening.outliers.length} of ${candidates.length} kept frames show ${screening.secondPerson ? 'another person' : 'someone else'} (similarity down to ${screening.minSimilarity.toFixed(3)}, below ${this.consistencyMin})`,
       );
       return;
     }
-    await this.save(session, candidates);
+    await this.save(
+      session,
+      screening.keep.map((i) => candidates[i]!),
+    );
   }
 
   private async save(session: Session, candidates: { label: string; qualityScore: number; embedding: Float32Array; pose: HeadPose; thumbnail: Uint8Array | null }[]): Promise<void> {

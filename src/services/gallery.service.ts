@@ -1,3 +1,4 @@
+import { rm } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { AppError } from '../domain/errors.ts';
@@ -28,6 +29,12 @@ export interface GalleryServiceOptions {
   /** Save (when changed) and catch up with other writers this often, in milliseconds; 0 = never. */
   saveEveryMs: number;
   hnswAboveTemplates: number;
+  /**
+   * false = the index is never written to disk (and a saved one is deleted at start): with
+   * embeddings encrypted at rest, clear copies must not sit in index files; it is rebuilt from the
+   * store at every start instead. Default true.
+   */
+  persist?: boolean;
   log?: (message: string) => void;
 }
 
@@ -115,6 +122,7 @@ export class GalleryService {
 
   /** Loads the saved index, rebuilds it when missing or out of step with the store, and starts the save timer. */
   async start(): Promise<void> {
+    if (this.#options.persist === false) await rm(this.#options.dir, { recursive: true, force: true });
     const { gallery, failed } = await Gallery.load(this.#dir, { hnswAbove: this.#options.hnswAboveTemplates });
     for (const f of failed) this.#log(`gallery: the saved index ${f.dir} is not usable (${f.error})`);
     // The folder is this model's own; anything else in it is not ours to search.
@@ -196,7 +204,13 @@ export class GalleryService {
   verify(): Promise<InStepCheck> {
     return this.#lock.run(async () => {
       await this.#catchUp();
-      const check = await this.#check();
+      let check = await this.#check();
+      // Another node (or process) committed between the catch-up and the checksum's snapshot: that
+      // is not drift. Catch up to the snapshot's log head and compare again before rebuilding.
+      for (let tries = 0; tries < 3 && !check.inStep && check.store.latestSeq > this.#seenSeq; tries++) {
+        await this.#catchUp();
+        check = await this.#check();
+      }
       if (!check.inStep) {
         await this.#rebuild(`out of step: the index held ${check.gallery.count} templates, the store ${check.store.count}`);
       }
@@ -229,6 +243,7 @@ export class GalleryService {
     return this.#lock.run(async () => {
       if (!this.#unsaved) return;
       this.#unsaved = false;
+      if (this.#options.persist === false) return;
       try {
         await this.#gallery.save(this.#dir);
         this.#lastSavedAt = Date.now();
@@ -237,6 +252,15 @@ export class GalleryService {
         throw err;
       }
     });
+  }
+
+  /**
+   * After an erasure: rewrites the saved index files now (the next timed save may be a minute
+   * away, and the old files hold the erased vectors) and lets the store purge deleted pages.
+   */
+  async flushErasure(): Promise<void> {
+    await this.save();
+    await this.#store.scrub();
   }
 
   /** Stops the timer and saves; the store stays open (its owner closes it). */

@@ -1,6 +1,6 @@
 import { AppError } from '../domain/errors.ts';
 import { DuplicateExternalIdError, type NewPerson, type Person, type Store } from '../store/index.ts';
-import type { AnalyzeResult } from '../vision/analysis.ts';
+import type { AnalyzedFace, AnalyzeResult } from '../vision/analysis.ts';
 import type { FaceAddResult, FaceAnalyzer, ImageFetcher, PeopleService } from './people.service.ts';
 
 /*
@@ -85,7 +85,7 @@ export interface ImportResult {
 
 export interface ImportServiceDeps {
   store: Pick<Store, 'people'>;
-  people: Pick<PeopleService, 'create' | 'addAnalyzedFace' | 'delete'>;
+  people: Pick<PeopleService, 'create' | 'addAnalyzedFace' | 'createWithAnalyzedFaces' | 'delete'>;
   vision: FaceAnalyzer;
   /** Fetches a photo URL (with SSRF protection); absent = URL photos are refused as url_not_allowed. */
   fetchImage?: ImageFetcher;
@@ -211,12 +211,20 @@ export class ImportService {
     }
     if (withFaces.length === 0) return failedNoFace(base, person, photoResults);
 
+    // A new person is created together with their faces in one unit of work: a crash (or a refusal
+    // of every face) leaves no person without faces behind.
     let created = false;
+    let outcomes: FaceAddResult[];
+    const faceSets = withFaces.map((p) => p.analysis.faces);
     if (!person) {
       const input: NewPerson = { externalId, name, email: clean(row.email), department: clean(row.department), type: clean(row.type) };
       try {
-        person = await this.deps.people.create(input);
-        created = true;
+        const made = await this.deps.people.createWithAnalyzedFaces(input, faceSets, { source: 'import' });
+        outcomes = made.results;
+        if (made.person) {
+          person = made.person;
+          created = true;
+        }
       } catch (err) {
         if (!(err instanceof DuplicateExternalIdError)) throw err;
         // Taken by another writer between the check and the insert.
@@ -224,35 +232,32 @@ export class ImportService {
         if (!taken) throw err;
         if (onExisting === 'skip') return skippedExisting(base, taken, row);
         person = taken;
+        outcomes = await this.#addEach(taken.id, faceSets);
       }
+    } else {
+      outcomes = await this.#addEach(person.id, faceSets);
     }
 
     let templatesAdded = 0;
     let duplicateOf: string | undefined;
-    try {
-      for (const p of withFaces) {
-        const outcome: FaceAddResult = await this.deps.people.addAnalyzedFace(person.id, p.analysis.faces, { source: 'import' });
-        const at = photos.indexOf(p);
-        if (outcome.status === 'added') {
-          templatesAdded++;
-          photoResults[at] = { photo: photoLabel(p.photo), status: 'added', templateId: outcome.template.id };
-        } else {
-          const refused: ImportPhotoResult = { photo: photoLabel(p.photo), status: 'refused', reason: outcome.reason, message: outcome.message };
-          if (outcome.duplicateOf !== undefined) {
-            refused.duplicateOf = outcome.duplicateOf;
-            duplicateOf ??= outcome.duplicateOf;
-          }
-          if (outcome.similarity !== undefined) refused.similarity = outcome.similarity;
-          photoResults[at] = refused;
+    withFaces.forEach((p, i) => {
+      const outcome = outcomes[i]!;
+      const at = photos.indexOf(p);
+      if (outcome.status === 'added') {
+        templatesAdded++;
+        photoResults[at] = { photo: photoLabel(p.photo), status: 'added', templateId: outcome.template.id };
+      } else {
+        const refused: ImportPhotoResult = { photo: photoLabel(p.photo), status: 'refused', reason: outcome.reason, message: outcome.message };
+        if (outcome.duplicateOf !== undefined) {
+          refused.duplicateOf = outcome.duplicateOf;
+          duplicateOf ??= outcome.duplicateOf;
         }
+        if (outcome.similarity !== undefined) refused.similarity = outcome.similarity;
+        photoResults[at] = refused;
       }
-    } catch (err) {
-      if (created && templatesAdded === 0) await this.#undoCreate(person.id);
-      throw err;
-    }
+    });
 
-    if (templatesAdded === 0) {
-      if (created) await this.#undoCreate(person.id);
+    if (templatesAdded === 0 || !person) {
       if (duplicateOf !== undefined) {
         return {
           ...base,
@@ -278,12 +283,11 @@ export class ImportService {
     };
   }
 
-  async #undoCreate(personId: string): Promise<void> {
-    try {
-      await this.deps.people.delete(personId);
-    } catch (err) {
-      this.deps.log?.(`import: could not remove person ${personId} whose faces were all refused: ${(err as Error).message}`);
-    }
+  /** Adds each photo's face to an existing person, in order (each sees the ones before). */
+  async #addEach(personId: string, faceSets: ReadonlyArray<readonly AnalyzedFace[]>): Promise<FaceAddResult[]> {
+    const outcomes: FaceAddResult[] = [];
+    for (const faces of faceSets) outcomes.push(await this.deps.people.addAnalyzedFace(personId, faces, { source: 'import' }));
+    return outcomes;
   }
 
   #unexpected(row: ImportRowInput, index: number, err: unknown): ImportRowResult {

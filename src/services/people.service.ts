@@ -8,6 +8,7 @@ import {
   type Page,
   type Person,
   type PersonListQuery,
+  type Repositories,
   type PersonPatch,
   type Store,
   type TemplateSource,
@@ -194,6 +195,7 @@ export class PeopleService {
   async delete(id: string): Promise<{ removedTemplates: number }> {
     const removed = await this.deps.gallery.commit((tx) => tx.people.delete(id));
     if (!removed) throw new PersonNotFoundError(id);
+    await this.deps.gallery.flushErasure();
     return { removedTemplates: removed.length };
   }
 
@@ -224,6 +226,7 @@ export class PeopleService {
       if (!template || template.personId !== personId) throw faceNotFound(personId, faceId);
       await tx.templates.delete(faceId);
     });
+    await this.deps.gallery.flushErasure();
   }
 
   /**
@@ -314,6 +317,39 @@ export class PeopleService {
    * or refuses it: for callers that analysed the image themselves (enrollment, import).
    */
   async addAnalyzedFace(personId: string, faces: readonly AnalyzedFace[], options: AddFacesOptions): Promise<FaceAddResult> {
+    const checked = this.#usableFace(faces);
+    if ('status' in checked) return checked;
+    return this.deps.gallery.commit((tx) => this.#addInTx(tx, personId, checked, options));
+  }
+
+  /**
+   * Creates a person together with the usable face of each photo, in one unit of work: the person
+   * and at least one template are committed together, or nothing is (a crash in between, or every
+   * face refused, leaves no person without faces). person is null when nothing was stored.
+   */
+  async createWithAnalyzedFaces(
+    input: NewPerson,
+    photos: ReadonlyArray<readonly AnalyzedFace[]>,
+    options: AddFacesOptions,
+  ): Promise<{ person: Person | null; results: FaceAddResult[] }> {
+    const checked = photos.map((faces) => this.#usableFace(faces));
+    if (!checked.some((c) => !('status' in c))) return { person: null, results: checked as FaceAddResult[] };
+    try {
+      return await this.deps.gallery.commit(async (tx) => {
+        const person = await tx.people.create(input);
+        const results: FaceAddResult[] = [];
+        for (const c of checked) results.push('status' in c ? c : await this.#addInTx(tx, person.id, c, options));
+        if (!results.some((r) => r.status === 'added')) throw new NothingAdded(results);
+        return { person, results };
+      });
+    } catch (err) {
+      if (err instanceof NothingAdded) return { person: null, results: err.results };
+      throw err;
+    }
+  }
+
+  /** The one usable face of a photo's analysis, or the refusal. */
+  #usableFace(faces: readonly AnalyzedFace[]): FaceAddResult | UsableFace {
     const usable = faces.filter((f) => f.quality.sizePx >= this.deps.minFaceSizePx);
     if (usable.length === 0) {
       if (faces.length > 0) {
@@ -343,38 +379,41 @@ export class PeopleService {
     }
     const embedding = face.embedding;
     if (!embedding) throw new AppError('vision_internal_error', 500, 'the face engine returned a face without an embedding');
+    return { face, summary, embedding };
+  }
 
-    return this.deps.gallery.commit(async (tx): Promise<FaceAddResult> => {
-      const others = this.deps.gallery.searchOthers(embedding, this.deps.duplicateThreshold, personId, this.deps.searchK);
-      const duplicate = checkDuplicate({
-        matches: others,
-        searchThreshold: this.deps.duplicateThreshold,
-        ownPersonId: personId,
-        override: options.allowDuplicate === true,
-      });
-      if (duplicate.duplicate && !duplicate.overridden) {
-        return {
-          status: 'refused',
-          reason: 'duplicate',
-          message: `this face already belongs to person ${duplicate.personId} (similarity ${duplicate.similarity.toFixed(3)})`,
-          duplicateOf: duplicate.personId,
-          similarity: round(duplicate.similarity, 4),
-          face: summary,
-        };
-      }
-      const template = await tx.templates.add({
-        personId,
-        modelId: embedding.modelId,
-        embedding: embedding.vector,
-        pose: { label: poseLabel(face.pose), yawDeg: face.pose.yawDeg, pitchDeg: face.pose.pitchDeg, rollDeg: face.pose.rollDeg },
-        quality: face.quality.score,
-        source: options.source,
-        thumbnail: this.deps.storeThumbnails ? (face.alignedJpeg ?? null) : null,
-      });
-      const added: FaceAddResult = { status: 'added', template, face: summary };
-      if (duplicate.duplicate) added.overriddenDuplicateOf = { personId: duplicate.personId, similarity: round(duplicate.similarity, 4) };
-      return added;
+  /** Adds a checked face to a person inside the caller's unit of work (duplicate check against the index). */
+  async #addInTx(tx: Repositories, personId: string, checked: UsableFace, options: AddFacesOptions): Promise<FaceAddResult> {
+    const { face, summary, embedding } = checked;
+    const others = this.deps.gallery.searchOthers(embedding, this.deps.duplicateThreshold, personId, this.deps.searchK);
+    const duplicate = checkDuplicate({
+      matches: others,
+      searchThreshold: this.deps.duplicateThreshold,
+      ownPersonId: personId,
+      override: options.allowDuplicate === true,
     });
+    if (duplicate.duplicate && !duplicate.overridden) {
+      return {
+        status: 'refused',
+        reason: 'duplicate',
+        message: `this face already belongs to person ${duplicate.personId} (similarity ${duplicate.similarity.toFixed(3)})`,
+        duplicateOf: duplicate.personId,
+        similarity: round(duplicate.similarity, 4),
+        face: summary,
+      };
+    }
+    const template = await tx.templates.add({
+      personId,
+      modelId: embedding.modelId,
+      embedding: embedding.vector,
+      pose: { label: poseLabel(face.pose), yawDeg: face.pose.yawDeg, pitchDeg: face.pose.pitchDeg, rollDeg: face.pose.rollDeg },
+      quality: face.quality.score,
+      source: options.source,
+      thumbnail: this.deps.storeThumbnails ? (face.alignedJpeg ?? null) : null,
+    });
+    const added: FaceAddResult = { status: 'added', template, face: summary };
+    if (duplicate.duplicate) added.overriddenDuplicateOf = { personId: duplicate.personId, similarity: round(duplicate.similarity, 4) };
+    return added;
   }
 
   async #fetch(url: string): Promise<Uint8Array> {
@@ -385,4 +424,18 @@ export class PeopleService {
 
 function faceNotFound(personId: string, faceId: string): AppError {
   return new AppError('face_not_found', 404, `person ${personId} has no face ${faceId}`, { personId, faceId });
+}
+
+/** The face of a photo that passed the checks, ready to be stored. */
+interface UsableFace {
+  face: AnalyzedFace;
+  summary: ReturnType<typeof summarizeFace>;
+  embedding: NonNullable<AnalyzedFace['embedding']>;
+}
+
+/** Thrown inside a unit of work to roll it back when no face was added. */
+class NothingAdded extends Error {
+  constructor(readonly results: FaceAddResult[]) {
+    super('no face was added');
+  }
 }

@@ -8,6 +8,7 @@ import { migrateToLatest, openDatabase, type Store } from '../store/index.ts';
 import type { AnalyzedFace, AnalyzeResult } from '../vision/analysis.ts';
 import type { Embedding } from '../vision/face-engine.ts';
 import { GalleryService } from './gallery.service.ts';
+import { NegativeExamples } from './negative-examples.ts';
 import { CosineGalleryScorer, identityPolicyFor, RecognitionService, type IdentityCandidates, type IdentityScorer } from './recognition.service.ts';
 
 const MODEL = 'model-a';
@@ -68,6 +69,24 @@ describe('RecognitionService (real store and gallery; prepared analyses)', () =>
     expect(policy).toEqual({ searchThreshold: 0.5, minMargin: 0.05, scoring: { strategy: 'best' }, minLiveness: config.vision.livenessThreshold });
     const relaxed = parseConfig({ identity: { requireLiveness: false, scoring: 'mean-top-k', topK: 2 } });
     expect(identityPolicyFor(relaxed, 0.6)).toEqual({ searchThreshold: 0.6, minMargin: relaxed.identity.minMargin, scoring: { strategy: 'mean-top-k', k: 2 } });
+  });
+
+  it('does not name a person for a face closer to one of their negative examples (a revoked check-in) than to their templates', async () => {
+    const anna = await enrol('anna', unit(1, 0.3));
+    const sister = unit(1, 0, 0.2);
+    const negatives = new NegativeExamples({ negativeExamples: async () => [] }, MODEL);
+    const corrected = new RecognitionService({ store, vision, scorer: new CosineGalleryScorer(gallery, 10), modelId: MODEL, policy, verifyThreshold: 0.4, negatives });
+    const decide = (vector: Float32Array) => corrected.decideEmbedding({ embedding: { vector, modelId: MODEL }, qualityPass: true, liveness: 0.9 });
+    expect((await decide(sister)).decision).toMatchObject({ decision: 'match', personId: anna.id });
+    negatives.add({ recordId: 'r1', personId: anna.id, modelId: MODEL, embedding: sister });
+    expect((await decide(sister)).decision).toMatchObject({ decision: 'unknown', reason: 'below_threshold' });
+    // Anna herself is still Anna, through decideEmbedding and recognize alike.
+    expect((await decide(unit(1, 0.3))).decision).toMatchObject({ decision: 'match', personId: anna.id });
+    next.push([face(sister), face(unit(1, 0.28), { x: 5 })]);
+    expect((await corrected.recognize(new Uint8Array([1]))).faces.map((f) => f.person?.id ?? f.reason)).toEqual(['below_threshold', anna.id]);
+    // A vector of another model is never compared.
+    negatives.add({ recordId: 'r2', personId: anna.id, modelId: 'other', embedding: unit(1, 0.3) });
+    expect(negatives.size).toBe(1);
   });
 
   it('decides every face (match, below threshold, ambiguous, low quality, spoof) and logs each decision', async () => {

@@ -300,6 +300,12 @@ export class AttendanceRepository {
     return row?.snapshot ?? null;
   }
 
+  /** Drops every stored check-in image (privacy.storeImages turned off); returns how many. */
+  async purgeSnapshots(): Promise<number> {
+    const result = await this.ctx.db.updateTable('attendance').set({ snapshot: null }).where('snapshot', 'is not', null).executeTakeFirst();
+    return Number(result.numUpdatedRows);
+  }
+
   /** Every revoked check-in's face of one model: the negative examples of the identity decision. */
   async negativeExamples(modelId: string): Promise<NegativeExample[]> {
     const rows = await this.ctx.db

@@ -22,11 +22,13 @@ export interface CameraRecord {
   enabled: boolean;
   loop: boolean;
   origin: CameraOrigin;
+  /** The node it is assigned to (several nodes, issue 9); null = any node may run it. */
+  nodeId: string | null;
   createdAt: number;
   updatedAt: number;
 }
 
-export type NewCamera = Omit<CameraRecord, 'createdAt' | 'updatedAt'>;
+export type NewCamera = Omit<CameraRecord, 'createdAt' | 'updatedAt' | 'nodeId'> & { nodeId?: string | null };
 
 function toRecord(row: Selectable<CamerasTable>): CameraRecord {
   return {
@@ -40,6 +42,7 @@ function toRecord(row: Selectable<CamerasTable>): CameraRecord {
     enabled: row.enabled === 1,
     loop: row.loop === 1,
     origin: row.origin as CameraOrigin,
+    nodeId: row.node_id ?? null,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
@@ -57,6 +60,7 @@ function toRow(camera: NewCamera): Omit<CamerasTable, 'created_at' | 'updated_at
     enabled: camera.enabled ? 1 : 0,
     loop: camera.loop ? 1 : 0,
     origin: camera.origin,
+    node_id: camera.nodeId ?? null,
   };
 }
 
@@ -84,7 +88,7 @@ export class CamerasRepository {
       .onConflict((oc) => oc.column('id').doNothing())
       .executeTakeFirst();
     if (Number(result.numInsertedOrUpdatedRows ?? 0n) === 0) return null;
-    return { ...camera, createdAt: now, updatedAt: now };
+    return { ...camera, nodeId: camera.nodeId ?? null, createdAt: now, updatedAt: now };
   }
 
   /** Inserts or rewrites a camera (config cameras at every start); keeps the creation time. */
@@ -107,6 +111,12 @@ export class CamerasRepository {
       .set({ enabled: enabled ? 1 : 0, updated_at: this.ctx.now() })
       .where('id', '=', id)
       .executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
+  }
+
+  /** Assigns the camera to a node (null = any node); false when there is no such camera. */
+  async assignNode(id: string, nodeId: string | null): Promise<boolean> {
+    const result = await this.ctx.db.updateTable('cameras').set({ node_id: nodeId, updated_at: this.ctx.now() }).where('id', '=', id).executeTakeFirst();
     return Number(result.numUpdatedRows) > 0;
   }
 

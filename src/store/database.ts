@@ -7,7 +7,10 @@ import { ConfigError, type Config } from '../config/config.ts';
 import { AppError } from '../domain/errors.ts';
 import { ApiKeysRepository } from './api-keys.repository.ts';
 import { AttendanceRepository } from './attendance.repository.ts';
+import { AuditRepository } from './audit.repository.ts';
 import { CamerasRepository } from './cameras.repository.ts';
+import { EmbeddingCipher, parseEmbeddingKey } from './embedding-cipher.ts';
+import { ClusterRepository } from './cluster.repository.ts';
 import { EventsRepository } from './events.repository.ts';
 import { GalleryChangesRepository } from './gallery-changes.repository.ts';
 import { PeopleRepository } from './people.repository.ts';
@@ -29,6 +32,9 @@ export interface Repositories {
   readonly events: EventsRepository;
   readonly sessions: SessionsRepository;
   readonly attendance: AttendanceRepository;
+  readonly audit: AuditRepository;
+  /** Several nodes on one PostgreSQL (issue 9): event id blocks, camera leases, heartbeats, NOTIFY. */
+  readonly cluster: ClusterRepository;
   readonly users: UsersRepository;
 }
 
@@ -45,6 +51,13 @@ export interface Store extends Repositories {
   transaction<T>(fn: (tx: Repositories) => Promise<T>): Promise<T>;
   /** Throws when the database cannot answer (for health checks). */
   ping(): Promise<void>;
+  /**
+   * After an erasure: moves deleted data out of places it lingers. SQLite (secure_delete is on, so
+   * freed pages are zeroed) checkpoints and truncates the WAL, whose older frames still hold the
+   * deleted rows. PostgreSQL keeps dead tuples until VACUUM reuses their space: this runs VACUUM on
+   * the tables that hold faces (it marks the space free; it does not overwrite it).
+   */
+  scrub(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -53,6 +66,8 @@ export interface StoreConfig {
   database: Config['database'];
   /** privacy.storeImages=false makes the store drop template thumbnails; absent = images allowed. */
   privacy?: Config['privacy'];
+  /** trust.embeddingKey seals embeddings at rest (AES-256-GCM); absent = stored in clear. */
+  trust?: Pick<Config['trust'], 'embeddingKey'>;
 }
 
 export interface StoreOptions {
@@ -113,6 +128,8 @@ function openSqlite(dataDir: string): OpenedDatabase {
     sqlite.pragma('foreign_keys = ON');
     // With WAL, NORMAL syncs at checkpoints only: a power cut may lose the last commits but never corrupts.
     sqlite.pragma('synchronous = NORMAL');
+    // Erased faces must leave the file: deleted content is overwritten with zeros, not just unlinked.
+    sqlite.pragma('secure_delete = ON');
   } catch (err) {
     sqlite.close();
     throw err;
@@ -147,6 +164,8 @@ function repositories(ctx: RepositoryContext): Repositories {
     events: new EventsRepository(ctx),
     sessions: new SessionsRepository(ctx),
     attendance: new AttendanceRepository(ctx),
+    audit: new AuditRepository(ctx),
+    cluster: new ClusterRepository(ctx),
     users: new UsersRepository(ctx),
   };
 }
@@ -177,6 +196,7 @@ export async function openDatabase(config: StoreConfig, options: StoreOptions = 
     dialect,
     now: options.now ?? Date.now,
     storeImages: config.privacy?.storeImages ?? true,
+    ...(config.trust?.embeddingKey ? { cipher: new EmbeddingCipher(parseEmbeddingKey(config.trust.embeddingKey)) } : {}),
   };
   return {
     dialect,
@@ -186,6 +206,10 @@ export async function openDatabase(config: StoreConfig, options: StoreOptions = 
     transaction: (fn) => db.transaction().execute((trx) => fn(repositories({ ...base, db: trx }))),
     async ping() {
       await sql`select 1`.execute(db);
+    },
+    async scrub() {
+      if (dialect === 'sqlite') await sql`pragma wal_checkpoint(TRUNCATE)`.execute(db);
+      else await sql`vacuum face_templates`.execute(db);
     },
     async close() {
       beforeClose();

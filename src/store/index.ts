@@ -34,6 +34,9 @@ export type {
   DayPresence,
   ExpectedPerson,
 } from './attendance.repository.ts';
+export type { AuditRepository, AuditEntry, NewAuditEntry, AuditQuery } from './audit.repository.ts';
 export * from './types.ts';
+export { CLUSTER_CHANNELS, NOTIFY_MAX_BYTES, type ClusterRepository, type CameraLease, type ClusterNodeRecord } from './cluster.repository.ts';
+export { PgListener, type PgListenerOptions } from './pg-listener.ts';
 export type { UsersRepository, User, UserRole, UserRecord, LoginSession } from './users.repository.ts';
 export { USER_ROLES } from './users.repository.ts';

@@ -1,4 +1,5 @@
-import { Migrator, sql, type MigrationResult } from 'kysely';
+import { Migrator, sql, type Kysely, type MigrationResult } from 'kysely';
+import type { Database } from './schema.ts';
 import type { Store } from './database.ts';
 import { migrationProvider, type DialectMigration } from './migrations/index.ts';
 
@@ -31,9 +32,20 @@ export interface MigrationStatus {
   executedAt: number | null;
 }
 
-function migrator(store: Store, migrations?: Record<string, DialectMigration>): Migrator {
-  return new Migrator({ db: store.db, provider: migrationProvider(store.dialect, migrations) });
+function migrator(store: Store, migrations?: Record<string, DialectMigration>, db: Kysely<Database> = store.db): Migrator {
+  return new Migrator({ db, provider: migrationProvider(store.dialect, migrations) });
 }
+
+/*
+ * Several nodes starting together on one PostgreSQL (issue 9): Kysely's own lock is taken only
+ * after it has created its bookkeeping tables, and concurrent CREATE TABLE IF NOT EXISTS can still
+ * fail on PostgreSQL's catalog (a unique violation on pg_type). So the whole run, bookkeeping
+ * included, happens under a session advisory lock of ours, on one connection: the first node
+ * migrates, the others wait and then find nothing to do. (int, int) key space, like the gallery
+ * write lock in repository-context.ts, with another object number.
+ */
+const MIGRATION_LOCK_CLASS = 0x46616365; // 'Face'
+const MIGRATION_LOCK_OBJECT = 2;
 
 /**
  * Brings the schema to the latest version and returns the names of the migrations that ran
@@ -41,7 +53,6 @@ function migrator(store: Store, migrations?: Record<string, DialectMigration>): 
  * `migrations` replaces the built-in list (tests only).
  */
 export async function migrateToLatest(store: Store, options: { migrations?: Record<string, DialectMigration> } = {}): Promise<string[]> {
-  const run = migrator(store, options.migrations);
   let results: MigrationResult[] | undefined;
   let error: unknown;
   if (store.dialect === 'sqlite') {
@@ -52,7 +63,7 @@ export async function migrateToLatest(store: Store, options: { migrations?: Reco
     try {
       await sql`begin immediate`.execute(store.db);
       try {
-        ({ results, error } = await run.migrateToLatest());
+        ({ results, error } = await migrator(store, options.migrations).migrateToLatest());
         if (error === undefined) {
           const violations = await sql`pragma foreign_key_check`.execute(store.db);
           if (violations.rows.length > 0) error = new Error(`foreign key violations after migrating: ${JSON.stringify(violations.rows.slice(0, 5))}`);
@@ -65,7 +76,14 @@ export async function migrateToLatest(store: Store, options: { migrations?: Reco
       await sql`pragma foreign_keys = on`.execute(store.db);
     }
   } else {
-    ({ results, error } = await run.migrateToLatest());
+    await store.db.connection().execute(async (conn) => {
+      await sql`select pg_advisory_lock(${sql.lit(MIGRATION_LOCK_CLASS)}, ${sql.lit(MIGRATION_LOCK_OBJECT)})`.execute(conn);
+      try {
+        ({ results, error } = await migrator(store, options.migrations, conn).migrateToLatest());
+      } finally {
+        await sql`select pg_advisory_unlock(${sql.lit(MIGRATION_LOCK_CLASS)}, ${sql.lit(MIGRATION_LOCK_OBJECT)})`.execute(conn);
+      }
+    });
   }
   if (error !== undefined) {
     throw new MigrationError(results?.find((r) => r.status === 'Error')?.migrationName, error);

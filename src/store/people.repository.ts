@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { sql, type Kysely, type Selectable } from 'kysely';
 import { DuplicateExternalIdError, isUniqueViolation } from './errors.ts';
 import { atomically, lockGalleryWrites, pageLimit, recordGalleryChanges, type RepositoryContext } from './repository-context.ts';
-import type { Database, PeopleTable } from './schema.ts';
+import type { Database, Dialect, PeopleTable } from './schema.ts';
 import type { Metadata, NewPerson, Page, Person, PersonListQuery, PersonPatch } from './types.ts';
 
 const EXTERNAL_ID_UNIQUE = { constraint: 'people_external_id_key', column: 'people.external_id' };
@@ -148,17 +148,17 @@ export class PeopleRepository {
       await lockGalleryWrites(db, this.ctx.dialect);
       const exists = await db.selectFrom('people').select('id').where('id', '=', id).executeTakeFirst();
       if (!exists) return null;
-      const templates = await removeTemplatesOfPerson(db, id, this.ctx.now());
+      const templates = await removeTemplatesOfPerson(db, id, this.ctx.now(), this.ctx.dialect);
       await db.deleteFrom('people').where('id', '=', id).execute();
       return templates;
     });
   }
 }
 
-async function removeTemplatesOfPerson(db: Kysely<Database>, personId: string, at: number): Promise<string[]> {
+async function removeTemplatesOfPerson(db: Kysely<Database>, personId: string, at: number, dialect: Dialect): Promise<string[]> {
   const rows = await db.selectFrom('face_templates').select(['id', 'model_id']).where('person_id', '=', personId).orderBy('id').execute();
   if (rows.length === 0) return [];
   await db.deleteFrom('face_templates').where('person_id', '=', personId).execute();
-  await recordGalleryChanges(db, 'remove', rows.map((r) => ({ id: r.id, personId, modelId: r.model_id })), at);
+  await recordGalleryChanges(db, 'remove', rows.map((r) => ({ id: r.id, personId, modelId: r.model_id })), at, dialect);
   return rows.map((r) => r.id);
 }

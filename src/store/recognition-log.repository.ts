@@ -54,4 +54,10 @@ export class RecognitionLogRepository {
     const rows = await select.orderBy('id', 'desc').limit(pageLimit(query.limit, 100)).execute();
     return rows.map(toEntry);
   }
+
+  /** Retention: deletes entries older than cutoffMs (epoch ms); returns how many. */
+  async deleteOlderThan(cutoffMs: number): Promise<number> {
+    const result = await this.ctx.db.deleteFrom('recognition_log').where('at', '<', cutoffMs).executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
 }

@@ -1,4 +1,5 @@
 import { sql, type Kysely } from 'kysely';
+import type { EmbeddingCipher } from './embedding-cipher.ts';
 import type { Database, Dialect } from './schema.ts';
 
 /** What every repository is built from: the connection (or the transaction it is bound to) and the store's settings. */
@@ -8,6 +9,8 @@ export interface RepositoryContext {
   now: () => number;
   /** privacy.storeImages: false = template thumbnails are dropped before they reach the database. */
   storeImages: boolean;
+  /** trust.embeddingKey set: embeddings are sealed (AES-256-GCM) before they reach the database. */
+  cipher?: EmbeddingCipher;
 }
 
 /** Runs fn in the caller's transaction when there is one, else in a new one. */
@@ -36,6 +39,8 @@ export async function inSnapshot<T>(ctx: RepositoryContext, fn: (db: Kysely<Data
  */
 const GALLERY_LOCK_CLASS = 0x46616365; // 'Face'
 const GALLERY_LOCK_OBJECT = 1;
+/** 2 is the migration lock (migrate.ts). */
+const EVENT_LOCK_OBJECT = 3;
 
 /** Takes the gallery write lock for the rest of the transaction db belongs to (PostgreSQL only). */
 export async function lockGalleryWrites(db: Kysely<Database>, dialect: Dialect): Promise<void> {
@@ -44,18 +49,29 @@ export async function lockGalleryWrites(db: Kysely<Database>, dialect: Dialect):
   await sql`select pg_advisory_xact_lock(${sql.lit(GALLERY_LOCK_CLASS)}, ${sql.lit(GALLERY_LOCK_OBJECT)})`.execute(db);
 }
 
+/** Makes event ring seq order commit order (0007_cluster): held to the end of the transaction db belongs to (PostgreSQL only). */
+export async function lockEventWrites(db: Kysely<Database>, dialect: Dialect): Promise<void> {
+  if (dialect !== 'postgres') return;
+  if (!db.isTransaction) throw new Error('lockEventWrites must run inside a transaction');
+  await sql`select pg_advisory_xact_lock(${sql.lit(GALLERY_LOCK_CLASS)}, ${sql.lit(EVENT_LOCK_OBJECT)})`.execute(db);
+}
+
 /** Appends gallery change rows; call after lockGalleryWrites, in the same transaction as the template write. */
 export async function recordGalleryChanges(
   db: Kysely<Database>,
   op: 'add' | 'remove',
   templates: ReadonlyArray<{ id: string; personId: string; modelId: string }>,
   at: number,
+  dialect: Dialect,
 ): Promise<void> {
   // 6 parameters a row; 500 rows stay far below both drivers' parameter limits.
   for (let i = 0; i < templates.length; i += 500) {
     const rows = templates.slice(i, i + 500).map((t) => ({ template_id: t.id, person_id: t.personId, model_id: t.modelId, op, at }));
     await db.insertInto('gallery_changes').values(rows).execute();
   }
+  // Other nodes' indexes catch up at once instead of at their next periodic look (issue 9);
+  // delivered at commit, dropped on rollback, and folded into one when several are sent.
+  if (dialect === 'postgres' && templates.length > 0) await sql`select pg_notify('facegate_gallery', '')`.execute(db);
 }
 
 /** Clamps a requested page size. */

@@ -101,6 +101,8 @@ export interface EventsTable {
   track_id: string | null;
   /** The payload, JSON. */
   data: string;
+  /** PostgreSQL only (0007_cluster): the ring's order, taken at write time in commit order. */
+  seq?: Generated<number>;
 }
 
 export interface CamerasTable {
@@ -118,6 +120,21 @@ export interface CamerasTable {
   origin: string;
   created_at: number;
   updated_at: number;
+  /** The node the camera is assigned to (0007_cluster); null = any node. */
+  node_id: string | null;
+}
+
+export interface CameraLeasesTable {
+  camera_id: string;
+  node_id: string;
+  /** Epoch ms of the database's clock. */
+  expires_at: number;
+}
+
+export interface ClusterNodesTable {
+  node_id: string;
+  started_at: number;
+  last_seen: number;
 }
 
 export interface AttendanceTable {
@@ -150,6 +167,19 @@ export interface AttendanceTable {
   created_at: number;
 }
 
+export interface AuditLogTable {
+  id: Generated<number>;
+  at: number;
+  actor: string;
+  actor_name: string | null;
+  ip: string | null;
+  action: string;
+  target_type: string | null;
+  target_id: string | null;
+  /** JSON object; never images or secrets. */
+  details: string;
+}
+
 export interface Database {
   people: PeopleTable;
   face_templates: FaceTemplatesTable;
@@ -161,6 +191,9 @@ export interface Database {
   sessions: SessionsTable;
   session_sightings: SessionSightingsTable;
   attendance: AttendanceTable;
+  audit_log: AuditLogTable;
+  camera_leases: CameraLeasesTable;
+  cluster_nodes: ClusterNodesTable;
   users: UsersTable;
   login_sessions: LoginSessionsTable;
 }

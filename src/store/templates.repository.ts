@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Selectable } from 'kysely';
 import { IdSetChecksum } from '../domain/id-checksum.ts';
 import { bytesToEmbedding, embeddingToBytes } from './embedding-bytes.ts';
+import { isSealed, openStoredEmbedding, type EmbeddingCipher } from './embedding-cipher.ts';
 import { isForeignKeyViolation, PersonNotFoundError } from './errors.ts';
 import { atomically, inSnapshot, lockGalleryWrites, recordGalleryChanges, type RepositoryContext } from './repository-context.ts';
 import type { FaceTemplatesTable } from './schema.ts';
@@ -32,12 +33,12 @@ const TEMPLATE_COLUMNS = [
 
 type TemplateRow = Pick<Selectable<FaceTemplatesTable>, (typeof TEMPLATE_COLUMNS)[number]> & { has_thumbnail: number };
 
-function toTemplate(row: TemplateRow): FaceTemplate {
+function toTemplate(row: TemplateRow, cipher: EmbeddingCipher | undefined): FaceTemplate {
   return {
     id: row.id,
     personId: row.person_id,
     modelId: row.model_id,
-    embedding: bytesToEmbedding(row.embedding),
+    embedding: bytesToEmbedding(openStoredEmbedding(row.embedding, row.id, cipher)),
     pose: { label: row.pose_label, yawDeg: row.yaw_deg, pitchDeg: row.pitch_deg, rollDeg: row.roll_deg },
     quality: row.quality,
     source: row.source as TemplateSource,
@@ -48,6 +49,33 @@ function toTemplate(row: TemplateRow): FaceTemplate {
 
 export class TemplatesRepository {
   constructor(private readonly ctx: RepositoryContext) {}
+
+  /** The bytes stored for an embedding: sealed when a key is configured. */
+  #sealed(embedding: Float32Array, templateId: string): Buffer {
+    const plain = embeddingToBytes(embedding);
+    return this.ctx.cipher ? this.ctx.cipher.seal(plain, templateId) : plain;
+  }
+
+  /**
+   * With a key configured: seals every embedding still stored in clear (written before the key was
+   * set); returns how many. Without a key: does nothing. Idempotent; run at start.
+   */
+  async sealPlaintext(batchSize = 500): Promise<number> {
+    const cipher = this.ctx.cipher;
+    if (!cipher) return 0;
+    let sealed = 0;
+    let after = '';
+    for (;;) {
+      const rows = await this.ctx.db.selectFrom('face_templates').select(['id', 'embedding']).where('id', '>', after).orderBy('id').limit(batchSize).execute();
+      for (const row of rows) {
+        if (isSealed(row.embedding)) continue;
+        await this.ctx.db.updateTable('face_templates').set({ embedding: cipher.seal(row.embedding, row.id) }).where('id', '=', row.id).execute();
+        sealed++;
+      }
+      if (rows.length < batchSize) return sealed;
+      after = rows[rows.length - 1]!.id;
+    }
+  }
 
   #select() {
     return this.ctx.db
@@ -90,7 +118,7 @@ export class TemplatesRepository {
             id: template.id,
             person_id: template.personId,
             model_id: template.modelId,
-            embedding: embeddingToBytes(template.embedding),
+            embedding: this.#sealed(template.embedding, template.id),
             pose_label: template.pose.label,
             yaw_deg: template.pose.yawDeg,
             pitch_deg: template.pose.pitchDeg,
@@ -105,14 +133,14 @@ export class TemplatesRepository {
         if (isForeignKeyViolation(err)) throw new PersonNotFoundError(template.personId);
         throw err;
       }
-      await recordGalleryChanges(db, 'add', [template], template.createdAt);
+      await recordGalleryChanges(db, 'add', [template], template.createdAt, this.ctx.dialect);
     });
     return template;
   }
 
   async get(id: string): Promise<FaceTemplate | null> {
     const row = await this.#select().where('id', '=', id).executeTakeFirst();
-    return row ? toTemplate(row) : null;
+    return row ? toTemplate(row, this.ctx.cipher) : null;
   }
 
   /** The stored aligned-face thumbnail (encoded bytes), or null. */
@@ -126,7 +154,7 @@ export class TemplatesRepository {
     let query = this.#select().where('person_id', '=', personId);
     if (options.modelId !== undefined) query = query.where('model_id', '=', options.modelId);
     const rows = await query.orderBy('created_at').orderBy('id').execute();
-    return rows.map(toTemplate);
+    return rows.map((r) => toTemplate(r, this.ctx.cipher));
   }
 
   /** Deletes a template and writes its gallery 'remove' change; null when there is no such template. */
@@ -137,7 +165,7 @@ export class TemplatesRepository {
       if (!row) return null;
       await db.deleteFrom('face_templates').where('id', '=', id).execute();
       const ref: TemplateRef = { id: row.id, personId: row.person_id, modelId: row.model_id };
-      await recordGalleryChanges(db, 'remove', [ref], this.ctx.now());
+      await recordGalleryChanges(db, 'remove', [ref], this.ctx.now(), this.ctx.dialect);
       return ref;
     });
   }
@@ -157,7 +185,7 @@ export class TemplatesRepository {
         .where('model_id', '=', modelId);
       if (after !== undefined) query = query.where('id', '>', after);
       const rows = await query.orderBy('id').limit(batchSize).execute();
-      if (rows.length > 0) yield rows.map((r) => ({ id: r.id, personId: r.person_id, embedding: bytesToEmbedding(r.embedding) }));
+      if (rows.length > 0) yield rows.map((r) => ({ id: r.id, personId: r.person_id, embedding: bytesToEmbedding(openStoredEmbedding(r.embedding, r.id, this.ctx.cipher)) }));
       if (rows.length < batchSize) return;
       after = rows[rows.length - 1]!.id;
     }

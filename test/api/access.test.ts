@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AccessLevel } from '../../src/services/auth.service.ts';
+import { routesFromTree } from './route-tree.ts';
 import { client, createKey, startTestApp, type TestApp } from './test-app.ts';
 
 /*
@@ -61,24 +62,6 @@ const EXPECTED_ACCESS: Record<string, AccessLevel> = {
 const isPublic = (name: string): boolean => PUBLIC_ROUTES.has(name) || name.startsWith('GET /assets/');
 
 const KEY_LEVELS = ['device', 'operator', 'admin'] as const;
-
-/** Every [method, url] in Fastify's printRoutes() tree (HEAD and the /docs plugin's routes left out). */
-export function routesFromTree(tree: string): { method: string; url: string }[] {
-  const routes: { method: string; url: string }[] = [];
-  const stack: string[] = [];
-  for (const line of tree.split('\n')) {
-    const m = /^((?:│ {3}| {4})*)(?:├── |└── )(.+?)(?: \(([A-Z, ]+)\))?$/.exec(line);
-    if (!m) continue;
-    const depth = m[1]!.length / 4;
-    const url = (depth === 0 ? '' : stack[depth - 1]!) + m[2]!;
-    stack[depth] = url;
-    stack.length = depth + 1;
-    for (const method of (m[3] ?? '').split(', ').filter(Boolean)) {
-      if (method !== 'HEAD' && !url.startsWith('/docs')) routes.push({ method, url });
-    }
-  }
-  return routes;
-}
 
 describe('access rules on every route (route walk)', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'facegate-access-'));

@@ -219,5 +219,20 @@ describe('attendance API (real server, real models)', () => {
     await new Promise((r) => setTimeout(r, 1000));
     expect(lobby.messages.some((m) => m.type === 'recognition_result' && m.faces.some((f: Json) => f.person_id === anna.id))).toBe(false);
     expect((await device('GET', `/api/v1/attendance/check-in-status/${anna.id}`)).json.checkedIn).toBe(false);
+
+    // The real Anna (another photo of her) then arrives in front of two cameras at the same moment: one check-in.
+    const realFrames = await swayingPhotoFrames(DEMO_FACES.annaIn3, 8);
+    const [east, west] = await Promise.all([ws('gate-east'), ws('gate-west')]);
+    await Promise.all([streamFrames(east, realFrames, 24, 10), streamFrames(west, realFrames, 24, 10)]);
+    const status = await until(
+      () => device('GET', `/api/v1/attendance/check-in-status/${anna.id}`),
+      (r) => r.json.checkedIn === true,
+    );
+    expect(['gate-east', 'gate-west']).toContain(status.json.record.cameraId);
+    await new Promise((r) => setTimeout(r, 700));
+    const all = (await operator('GET', `/api/v1/attendance/logs?personId=${anna.id}&includeRevoked=true`)).json;
+    expect(all.items.map((r: Json) => r.revoked)).toEqual([false, true]);
+    const events = (await device('GET', '/api/v1/events?after=0&limit=500&types=attendance_checked_in')).json.events;
+    expect(events.filter((e: Json) => e.data.person_id === anna.id)).toHaveLength(2);
   }, 90_000);
 });

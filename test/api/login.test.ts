@@ -20,7 +20,8 @@ describe('web UI sign-in (users, sessions, CSRF, lockout)', () => {
   let admin: ReturnType<typeof client>;
 
   beforeAll(async () => {
-    t = await startTestApp(dataDir, { ui: { maxFailedLogins: 3, lockoutMinutes: 1 } });
+    // The per-IP rate limit on logins (security.rateLimit) is not what this tests: the lockout is.
+    t = await startTestApp(dataDir, { ui: { maxFailedLogins: 3, lockoutMinutes: 1 }, security: { rateLimit: { loginPerIp: 10_000 } } });
     admin = client(t.base, t.printedKey!);
   });
   afterAll(async () => {

@@ -181,7 +181,8 @@ describe('camera pipeline (real server, real models)', () => {
     await events.waitFor(isEvent('unknown_person_detected', 'kiosk-d'), 5000, from);
     for (const [peer, camera] of [[c, 'kiosk-c'], [d, 'kiosk-d']] as const) {
       const results = peer.messages.filter((m) => m.type === 'recognition_result');
-      expect(results.length).toBeGreaterThanOrEqual(FPS);
+      // Not every frame: on a busy machine the newest-frame-wins slot drops some, by design.
+      expect(results.length).toBeGreaterThanOrEqual(3);
       expect(results.every((r) => r.camera_id === camera)).toBe(true);
     }
     expect(events.messages.slice(from).filter(isEvent('person_recognized', 'kiosk-d'))).toHaveLength(0);

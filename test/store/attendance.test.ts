@@ -1,4 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/config/config.ts';
+import { EventBus } from '../../src/events/event-bus.ts';
+import { AttendanceService } from '../../src/services/attendance.service.ts';
 import { openDatabase, type Store } from '../../src/store/database.ts';
 import { migrateToLatest } from '../../src/store/migrate.ts';
 import { storeBackends, type BackendHandle } from './backends.ts';
@@ -95,6 +98,10 @@ for (const backend of backends) {
       const ben = await imagesOff.people.create({ name: 'Ben' });
       const noImage = await imagesOff.attendance.checkIn({ personId: ben.id, day: '2026-06-10', checkInAt: 1, minutesLate: 0, method: 'recognition', snapshot: new Uint8Array([1]) });
       expect(noImage.inserted && noImage.record.hasSnapshot).toBe(false);
+      // Turning images off later purges the ones kept.
+      expect(await store.attendance.purgeSnapshots()).toBe(1);
+      expect(await store.attendance.snapshot(record!.id)).toBeNull();
+      expect((await store.attendance.get(record!.id))!.hasSnapshot).toBe(false);
       // Deleting the session leaves the check-in, unattached.
       await store.db.deleteFrom('sessions').where('id', '=', session.id).execute();
       expect((await store.attendance.get(record!.id))!.sessionId).toBeNull();
@@ -136,6 +143,41 @@ for (const backend of backends) {
       // Erasing the person erases their attendance.
       await store.people.delete(anna.id);
       expect((await store.attendance.list({ includeRevoked: true })).total).toBe(0);
+    });
+
+    it('two servers on one database seeing a person in the same instant write one check-in and emit one event', async () => {
+      const anna = await store.people.create({ name: 'Anna' });
+      const other = await openDatabase(handle.config, { now: clock });
+      try {
+        let emitted = 0;
+        const server = (db: Store) => {
+          const bus = new EventBus();
+          bus.subscribe(() => emitted++, { types: ['attendance_checked_in'] });
+          return new AttendanceService({
+            store: db,
+            bus,
+            config: parseConfig({ attendance: { minAgreeingFrames: 1 } }).attendance,
+            searchThreshold: 0.5,
+            livenessThreshold: 0.2,
+            storeImages: true,
+          });
+        };
+        const [one, two] = [server(store), server(other)];
+        const at = Date.parse('2026-06-10T08:00:00Z');
+        const evidence = (trackId: string) => ({ trackId, margin: 0.3, liveness: 0.9, embedding: null, frame: { seq: 1, bytes: new Uint8Array([1]) } });
+        one.sighted('door', anna.id, 0.8, at, evidence('a'));
+        two.sighted('hall', anna.id, 0.8, at, evidence('b'));
+        await Promise.all([one.flush(), two.flush()]);
+        expect((await store.attendance.list({})).total).toBe(1);
+        expect(emitted).toBe(1);
+        // The loser learnt the check-in from the store: its later sighting moves the check-out.
+        const loser = (await store.attendance.list({})).items[0]!.cameraId === 'door' ? two : one;
+        loser.sighted('x', anna.id, 0.8, at + 60_000, evidence('c'));
+        await loser.flush();
+        expect((await store.attendance.list({})).items[0]!.checkOutAt).toBe(at + 60_000);
+      } finally {
+        await other.close();
+      }
     });
 
     it('filters, pages and reports per day and department', async () => {

@@ -29,6 +29,12 @@ const cameraSchema = z.object({
   stream: z
     .object({ connected: z.boolean(), connectedAt: z.number().nullable(), remoteAddress: z.string().nullable(), rateLimited: z.number(), rejected: z.number() })
     .nullable(),
+  node: z
+    .object({
+      assigned: z.string().nullable().describe('The node it is assigned to (null = any)'),
+      runningOn: z.string().nullable().describe('The node holding its lease now (ffmpeg cameras with several nodes; null = none or one node)'),
+    })
+    .describe('Several nodes on one PostgreSQL: where the camera runs'),
 });
 
 const createBody = z.strictObject({
@@ -41,6 +47,7 @@ const createBody = z.strictObject({
   maxFps: z.number().min(0.1).max(240).optional().describe('Default: realtime.defaultMaxFps'),
   autoStart: z.boolean().optional().describe('Start now and at every boot (default true)'),
   loop: z.boolean().optional().describe('file: start over at the end'),
+  node: z.string().trim().min(1).max(200).nullable().optional().describe('Several nodes: the cluster.nodeId that runs it (default: any node)'),
 });
 
 const idParams = z.strictObject({ id: cameraIdSchema });
@@ -112,5 +119,20 @@ export const cameraRoutes: RouteModule = (app, { services }) => {
       },
     },
     async (request) => cameras.stopCamera(request.params.id),
+  );
+
+  app.put(
+    '/api/v1/cameras/:id/node',
+    {
+      config: { access: 'admin' },
+      schema: {
+        tags: ['cameras'],
+        summary: 'Assign a camera to a node (several nodes on one PostgreSQL); null = any node. Its lease moves within a renewal period',
+        params: idParams,
+        body: z.strictObject({ node: z.string().trim().min(1).max(200).nullable() }),
+        response: { 200: cameraSchema },
+      },
+    },
+    async (request) => cameras.assignNode(request.params.id, request.body.node),
   );
 };

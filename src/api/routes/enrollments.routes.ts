@@ -100,7 +100,7 @@ const frameResultSchema = z.object({
 });
 
 const frameJsonBody = z
-  .object({
+  .strictObject({
     frame_data: z.string().min(1).optional().describe('seed 002: base64 JPEG'),
     image: z.string().min(1).optional().describe('base64 JPEG'),
     frame_number: z.number().optional().describe('seed 002, ignored'),

@@ -198,7 +198,8 @@ export const eventsRoutes: RouteModule = (app, deps) => {
         return;
       }
       socket.send(serialize(event));
-    }, filter);
+      // Events of cameras other nodes run reach this node's clients too (several nodes, issue 9).
+    }, filter, { withRelayed: true });
 
     keepAlive(socket);
 
