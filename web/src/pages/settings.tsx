@@ -11,6 +11,8 @@ interface Info {
   workers: number;
   thresholds: { verify: number; search: number; minMargin: number; liveness: number };
   recommended?: { verify: number; search: number };
+  requireLiveness?: boolean;
+  retention?: { recognitionLogDays: number; eventsDays: number; snapshotsDays: number };
   classifier: string;
   gallery: { size: number; kind: string };
   storeImages: boolean;
@@ -91,10 +93,19 @@ export function SettingsPage({ session }: { session: Session }) {
                 <td>—</td>
               </tr>
               <tr>
-                <td>Liveness threshold</td>
+                <td>Liveness threshold{info.requireLiveness === false ? ' (not required to name someone)' : ' (required to name someone)'}</td>
                 <td>{info.thresholds.liveness.toFixed(2)}</td>
                 <td>—</td>
               </tr>
+              {info.retention && (
+                <tr>
+                  <td>Retention, days (0 = kept): recognition log / events / unknown-face snapshots</td>
+                  <td>
+                    {info.retention.recognitionLogDays} / {info.retention.eventsDays} / {info.retention.snapshotsDays}
+                  </td>
+                  <td>—</td>
+                </tr>
+              )}
             </tbody>
           </table>
           <p class="muted small-text">
