@@ -14,7 +14,7 @@ import { FFMPEG_AVAILABLE } from '../test/sources/video-fixtures.ts';
  * fake camera's video) the e2e tests are skipped with a warning, except under CI.
  */
 
-export const CHROMIUM_PATH = process.env.FACEGATE_CHROMIUM ?? '/usr/bin/chromium';
+export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const CHROMIUM_AVAILABLE = existsSync(CHROMIUM_PATH);
 export const SKIP_E2E = (!CHROMIUM_AVAILABLE || !FFMPEG_AVAILABLE) && !process.env.CI;
 if (SKIP_E2E) console.warn(`chromium (${CHROMIUM_PATH}) or ffmpeg is not installed: skipping the browser tests (apt install chromium ffmpeg to run them)`);

@@ -545,6 +545,9 @@ function parseEnvValue(raw: string): Json {
   }
 }
 
+/** FACEGATE_* variables that are not config fields: the config file's path, `facegate user`'s password. */
+const NOT_CONFIG_VARIABLES = new Set(['FACEGATE_CONFIG', 'FACEGATE_PASSWORD']);
+
 /**
  * Turns FACEGATE_* variables into a partial config tree: `__` separates levels and each level is
  * UPPER_SNAKE for a camelCase key, so FACEGATE_VISION__MAX_FACES=5 sets vision.maxFaces.
@@ -564,7 +567,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Record<string, Json> {
   if (env.PORT) set(['server', 'port'], parseEnvValue(env.PORT));
   if (env.DATABASE_URL) set(['database', 'url'], env.DATABASE_URL);
   for (const [name, raw] of Object.entries(env)) {
-    if (!name.startsWith('FACEGATE_') || raw === undefined || name === 'FACEGATE_CONFIG') continue;
+    if (!name.startsWith('FACEGATE_') || raw === undefined || NOT_CONFIG_VARIABLES.has(name)) continue;
     const path = name.slice('FACEGATE_'.length).split('__').map(snakeToCamel);
     if (path.some((p) => p === '')) continue;
     set(path, parseEnvValue(raw));
