@@ -37,7 +37,7 @@ export const webRoutes: RouteModule = (app, { config }) => {
     for (const path of UI_PATHS) {
       scope.get(path, { config: { access: 'public' }, schema: { hide: true } }, async (_request, reply) => {
         if (!built) return sendProblem(reply, 503, 'ui_not_built', 'the web UI is not built: run `npm run build:web` (npm install does it)');
-        return reply.header('cache-control', 'no-cache').sendFile('index.html', root);
+        return reply.header('cache-control', 'no-cache').sendFile('index.html', root, { cacheControl: false });
       });
     }
   });
