@@ -5,6 +5,7 @@
  *   npm run bench:gallery -- [--sizes 10000,100000,1000000] [--queries 1000]
  *       [--noise face|isotropic] [--parents any|real] [--quantization i8] [--connectivity 32]
  *       [--expansion-add 384] [--expansion-search 128,64,256] [--build-threads 1] [--embed-only]
+ *       [--no-cache]
  *
  * Vectors: real fr_feature embeddings of /work/shared/datasets (faces/ and pose/ photos; computed
  * once with the ONNX engine and cached in .cache/gallery-bench-embeddings.bin), plus perturbed
@@ -12,7 +13,9 @@
  * from a random earlier template (see Perturber and ParentMode; --noise isotropic and
  * --parents real are stress cases). Queries are noisy re-captures of stored templates. Recall@1 is
  * HNSW's top-1 against the exact index's top-1 (a different template with the same exact
- * similarity counts as a hit). The first --expansion-search value is built; the others reuse the
+ * similarity counts as a hit); "same person@1" also counts another template of the person exact's
+ * top-1 belongs to (what identification needs). Built graphs are cached under .cache/ by size and
+ * parameters (--no-cache builds afresh). The first --expansion-search value is built; the others reuse the
  * saved graph (usearch fixes the search expansion at construction).
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -26,6 +29,7 @@ import { ExactIndex } from '../src/gallery/exact-index.ts';
 import { DEFAULT_HNSW_PARAMS, HnswIndex, type HnswQuantization } from '../src/gallery/hnsw-index.ts';
 import { median, printTable, quantile, writeResults } from './report.ts';
 import { seededRandom } from '../src/domain/random.ts';
+import { decideIdentity, type IdentityDecision, type IdentityPolicy } from '../src/domain/identity.ts';
 
 const DATASETS = '/work/shared/datasets';
 const CACHE_FILE = projectPath('.cache/gallery-bench-embeddings.bin');
@@ -215,6 +219,18 @@ const templateId = (i: number): string => `00000000-0000-4000-8000-${i.toString(
  */
 type ParentMode = 'any' | 'real';
 
+/**
+ * The person a template belongs to, for identification: a real template is its dataset folder's
+ * person (each real identity has dozens of photos), every synthetic template a person of its own.
+ */
+function personOfTemplate(real: RealEmbeddings, id: string): string {
+  const i = Number.parseInt(id.slice(-12), 16);
+  return i < real.count ? `real:${real.identities[i]}` : `synthetic:${i}`;
+}
+
+/** Bumped when the data generator or the index format changes, so cached graphs are not reused wrongly. */
+const CACHE_VERSION = 1;
+
 /** Derives template i (≥ real.count) from a random parent into out. */
 function deriveTemplate(real: RealEmbeddings, perturber: Perturber, exact: ExactIndex, mode: ParentMode, random: () => number, i: number, out: Float32Array): void {
   const parent = mode === 'real' ? Math.floor(random() * real.count) : Math.floor(random() * i);
@@ -265,7 +281,22 @@ interface GroundTruth {
   queries: Float32Array[];
   top10: string[][];
   top1Similarity: number[];
+  /** The identity decision on exact search's top DECISION_K (what the server would answer). */
+  decisions: IdentityDecision[];
 }
+
+/** The server's search size (identity.searchK) and identity policy with fr_feature's calibrated threshold. */
+const DECISION_K = 20;
+const DECISION_POLICY: IdentityPolicy = { searchThreshold: 0.5, minMargin: 0.05, scoring: { strategy: 'best' } };
+
+function decide(real: RealEmbeddings, matches: readonly { id: string; similarity: number }[], k: number): IdentityDecision {
+  const templateMatches = matches.map((m) => ({ personId: personOfTemplate(real, m.id), similarity: m.similarity }));
+  const full = matches.length >= k;
+  return decideIdentity({ faceFound: true, matches: templateMatches, ...(full ? { candidateFloor: matches[matches.length - 1]!.similarity } : {}) }, DECISION_POLICY);
+}
+
+const sameDecision = (a: IdentityDecision, b: IdentityDecision): boolean =>
+  a.decision === b.decision && (a.decision === 'match' ? b.decision === 'match' && a.personId === b.personId : b.decision === 'unknown' && a.reason === b.reason);
 
 interface ExactResult {
   size: number;
@@ -286,6 +317,11 @@ interface HnswResult {
   expansionAdd: number;
   expansionSearch: number;
   buildSeconds?: number;
+  /** The graph was loaded from .cache/ (built by an earlier run with the same key; buildSeconds is that run's). */
+  buildFromCache?: boolean;
+  /** Stored templates (of a random sample) that a search by their own vector does not return first. */
+  selfSearchMisses?: number;
+  selfSearchSample?: number;
   buildThreads?: number;
   /** Batch insert (addMany, --build-threads threads). */
   batchAddPerSecond?: number;
@@ -298,7 +334,15 @@ interface HnswResult {
   loadSeconds?: number;
   top1: LatencyStats;
   top10: LatencyStats;
+  /** HNSW's top-1 is exact's top-1, or ties its similarity (float tolerance). */
   recallAt1: number;
+  /** As recallAt1, or HNSW's top-1 is another template of the same person as exact's top-1. */
+  identityRecallAt1: number;
+  /** The identity decision (threshold 0.5, margin 0.05, top 20) on HNSW's results equals the one on exact's. */
+  decisionAgreement: number;
+  /** Queries exact search names a person for, and of those, how many HNSW names differently or not at all. */
+  exactMatches: number;
+  matchesChanged: number;
   recallAt10: number;
 }
 
@@ -338,7 +382,7 @@ async function measureSize(real: RealEmbeddings, size: number, options: BenchOpt
 
   // Queries: noisy re-captures (0.64–0.89 cosine) of random stored templates.
   const random = seededRandom(size);
-  const truth: GroundTruth = { queries: [], top10: [], top1Similarity: [] };
+  const truth: GroundTruth = { queries: [], top10: [], top1Similarity: [], decisions: [] };
   const queryToTarget: number[] = [];
   for (let q = 0; q < options.queries; q++) {
     const target = exact.vectorOf(templateId(Math.floor(random() * size)))!;
@@ -363,6 +407,7 @@ async function measureSize(real: RealEmbeddings, size: number, options: BenchOpt
     truth.top1Similarity.push(top[0]!.similarity);
     if (top.length > 1) top1Gap.push(top[0]!.similarity - top[1]!.similarity);
   }
+  for (const query of truth.queries) truth.decisions.push(decide(real, exact.search(query, DECISION_K), DECISION_K));
   // What the data looks like: how close each synthetic person's nearest other template is.
   const nearestOther: number[] = [];
   if (size > real.count) {
@@ -378,6 +423,11 @@ async function measureSize(real: RealEmbeddings, size: number, options: BenchOpt
     nearestOtherSimilarity: { p10: quantile(nearestOther, 0.1), p50: median(nearestOther), p90: quantile(nearestOther, 0.9) },
     queryToTargetSimilarity: { p10: quantile(queryToTarget, 0.1), p50: median(queryToTarget), p90: quantile(queryToTarget, 0.9) },
     queryTop1Gap: { p10: quantile(top1Gap, 0.1), p50: median(top1Gap) },
+    exactDecisions: truth.decisions.reduce<Record<string, number>>((counts, d) => {
+      const key = d.decision === 'match' ? 'match' : d.reason;
+      counts[key] = (counts[key] ?? 0) + 1;
+      return counts;
+    }, {}),
   };
   console.error(`data: ${JSON.stringify(data)}`);
   const exactResult: ExactResult = {
@@ -399,23 +449,38 @@ async function measureSize(real: RealEmbeddings, size: number, options: BenchOpt
       const [firstEf, ...otherEfs] = options.expansionSearch;
       rss0 = await rssBytes();
       // Held in an object so it can be dropped (and its native memory freed) before the next one.
-      const holder: { hnsw?: HnswIndex } = {
-        hnsw: new HnswIndex(DIMS, { quantization, connectivity, expansionAdd: options.expansionAdd, expansionSearch: firstEf, buildThreads: options.buildThreads }),
-      };
+      const holder: { hnsw?: HnswIndex } = {};
+      // A 1M build takes tens of minutes on one thread: built graphs are kept under .cache/, keyed
+      // by everything that shapes them (the data is seeded, so the same key means the same graph).
+      const cacheKey = `${size}-${options.noise}-${options.parents}-${quantization}-M${connectivity}-efc${options.expansionAdd}-t${options.buildThreads}-v${CACHE_VERSION}`;
+      const cacheDir = projectPath(`.cache/gallery-bench-index/${cacheKey}`);
       let buildSeconds = 0;
-      for (let start = 0; start < size; start += CHUNK) {
-        const count = Math.min(CHUNK, size - start);
-        const chunk = new Float32Array(count * DIMS);
-        const chunkIds = idRange(start, count);
-        for (let j = 0; j < count; j++) chunk.set(exact.vectorOf(chunkIds[j]!)!, j * DIMS);
-        const t0 = performance.now();
-        holder.hnsw!.addMany(chunkIds, chunk);
-        buildSeconds += (performance.now() - t0) / 1000;
-        if (size >= 200_000 && (start / CHUNK) % 10 === 9) console.error(`  hnsw ${quantization} M=${connectivity}: ${start + count} added, ${buildSeconds.toFixed(0)} s`);
+      let fromCache = false;
+      if (!options.noCache && existsSync(join(cacheDir, 'build.json'))) {
+        holder.hnsw = await HnswIndex.load(join(cacheDir, 'index'), { expansionSearch: firstEf, buildThreads: options.buildThreads });
+        buildSeconds = (JSON.parse(readFileSync(join(cacheDir, 'build.json'), 'utf8')) as { buildSeconds: number }).buildSeconds;
+        fromCache = true;
+        console.error(`hnsw ${quantization} M=${connectivity}: loaded the graph built earlier from ${cacheDir}`);
+      } else {
+        holder.hnsw = new HnswIndex(DIMS, { quantization, connectivity, expansionAdd: options.expansionAdd, expansionSearch: firstEf, buildThreads: options.buildThreads });
+        for (let start = 0; start < size; start += CHUNK) {
+          const count = Math.min(CHUNK, size - start);
+          const chunk = new Float32Array(count * DIMS);
+          const chunkIds = idRange(start, count);
+          for (let j = 0; j < count; j++) chunk.set(exact.vectorOf(chunkIds[j]!)!, j * DIMS);
+          const t0 = performance.now();
+          holder.hnsw.addMany(chunkIds, chunk);
+          buildSeconds += (performance.now() - t0) / 1000;
+          if (size >= 200_000 && (start / CHUNK) % 10 === 9) console.error(`  hnsw ${quantization} M=${connectivity}: ${start + count} added, ${buildSeconds.toFixed(0)} s`);
+        }
+        if (!options.noCache) {
+          await holder.hnsw.save(join(cacheDir, 'index'));
+          writeFileSync(join(cacheDir, 'build.json'), JSON.stringify({ buildSeconds, when: new Date().toISOString() }));
+        }
       }
       // Only the first HNSW index of a run is measured: the allocator may keep memory an earlier
       // index freed, which would hide the next one's growth.
-      const rssPerTemplate = hnswResults.length === 0 ? ((await rssBytes()) - rss0) / size : undefined;
+      const rssPerTemplate = hnswResults.length === 0 && !fromCache ? ((await rssBytes()) - rss0) / size : undefined;
       const memoryBytesPerTemplate = holder.hnsw!.memoryBytes() / size;
       console.error(`hnsw ${quantization} M=${connectivity} built in ${buildSeconds.toFixed(1)} s`);
 
@@ -432,10 +497,11 @@ async function measureSize(real: RealEmbeddings, size: number, options: BenchOpt
       for (let j = 0; j < 500; j++) holder.hnsw!.remove(`extra-${j}`);
       const removePerSecond = 500 / ((performance.now() - t0) / 1000);
 
-      const measureSearch = (index: HnswIndex): Pick<HnswResult, 'top1' | 'top10' | 'recallAt1' | 'recallAt10'> => {
+      const measureSearch = (index: HnswIndex): Pick<HnswResult, 'top1' | 'top10' | 'recallAt1' | 'identityRecallAt1' | 'recallAt10' | 'decisionAgreement' | 'exactMatches' | 'matchesChanged'> => {
         const top1: number[] = [];
         const top10: number[] = [];
         let hits1 = 0;
+        let identityHits1 = 0;
         let hits10 = 0;
         // Separate passes, so neither k profits from the other's warm caches.
         truth.queries.forEach((query, q) => {
@@ -443,7 +509,10 @@ async function measureSize(real: RealEmbeddings, size: number, options: BenchOpt
           const first = index.search(query, 1)[0];
           top1.push(performance.now() - t);
           // A different id with the same exact similarity (a duplicate photo) is still the right answer.
-          if (first && (first.id === truth.top10[q]![0] || dot(exact.vectorOf(first.id)!, normalizedCopy(query)) >= truth.top1Similarity[q]! - 1e-6)) hits1++;
+          if (first && (first.id === truth.top10[q]![0] || dot(exact.vectorOf(first.id)!, normalizedCopy(query)) >= truth.top1Similarity[q]! - 1e-6)) {
+            hits1++;
+            identityHits1++;
+          } else if (first && personOfTemplate(real, first.id) === personOfTemplate(real, truth.top10[q]![0]!)) identityHits1++;
         });
         truth.queries.forEach((query, q) => {
           const t = performance.now();
@@ -452,8 +521,42 @@ async function measureSize(real: RealEmbeddings, size: number, options: BenchOpt
           const expected = new Set(truth.top10[q]);
           hits10 += ten.filter((m) => expected.has(m.id)).length / expected.size;
         });
-        return { top1: latency(top1), top10: latency(top10), recallAt1: hits1 / truth.queries.length, recallAt10: hits10 / truth.queries.length };
+        let agreements = 0;
+        let exactMatches = 0;
+        let matchesChanged = 0;
+        truth.queries.forEach((query, q) => {
+          const expected = truth.decisions[q]!;
+          const got = decide(real, index.search(query, DECISION_K), DECISION_K);
+          if (sameDecision(expected, got)) agreements++;
+          if (expected.decision === 'match') {
+            exactMatches++;
+            if (!sameDecision(expected, got)) matchesChanged++;
+          }
+        });
+        const n = truth.queries.length;
+        return {
+          top1: latency(top1),
+          top10: latency(top10),
+          recallAt1: hits1 / n,
+          identityRecallAt1: identityHits1 / n,
+          recallAt10: hits10 / n,
+          decisionAgreement: agreements / n,
+          exactMatches,
+          matchesChanged,
+        };
       };
+
+      // Reachability: a stored template searched by its own vector must come back first (an
+      // orphaned node, which usearch #735 makes with concurrent adds, never does).
+      const selfSample = Math.min(size, 2000);
+      let selfMisses = 0;
+      const selfRandom = seededRandom(size ^ 0x5bd1e995);
+      for (let j = 0; j < selfSample; j++) {
+        const id = templateId(Math.floor(selfRandom() * size));
+        const top = holder.hnsw.search(exact.vectorOf(id)!, 1)[0];
+        if (!top || (top.id !== id && top.similarity < 1 - 1e-6)) selfMisses++;
+      }
+      console.error(`  self-search misses: ${selfMisses}/${selfSample}`);
 
       const built: HnswResult = {
         size,
@@ -462,6 +565,9 @@ async function measureSize(real: RealEmbeddings, size: number, options: BenchOpt
         expansionAdd: options.expansionAdd,
         expansionSearch: firstEf!,
         buildSeconds,
+        buildFromCache: fromCache,
+        selfSearchMisses: selfMisses,
+        selfSearchSample: selfSample,
         buildThreads: options.buildThreads,
         batchAddPerSecond: size / buildSeconds,
         singleAddPerSecond,
@@ -471,7 +577,7 @@ async function measureSize(real: RealEmbeddings, size: number, options: BenchOpt
         ...measureSearch(holder.hnsw!),
       };
       hnswResults.push(built);
-      console.error(`  ef=${firstEf}: top-1 p50 ${built.top1.p50Ms.toFixed(3)} ms, recall@1 ${built.recallAt1.toFixed(4)}`);
+      console.error(`  ef=${firstEf}: top-1 p50 ${built.top1.p50Ms.toFixed(3)} ms, recall@1 ${built.recallAt1.toFixed(4)} (same person ${built.identityRecallAt1.toFixed(4)}, decisions ${built.decisionAgreement.toFixed(4)})`);
 
       if (otherEfs.length > 0) {
         // usearch fixes the search expansion at construction: save once, load with each ef.
@@ -495,7 +601,7 @@ async function measureSize(real: RealEmbeddings, size: number, options: BenchOpt
             ...measureSearch(loaded),
           };
           hnswResults.push(result);
-          console.error(`  ef=${ef}: top-1 p50 ${result.top1.p50Ms.toFixed(3)} ms, recall@1 ${result.recallAt1.toFixed(4)}`);
+          console.error(`  ef=${ef}: top-1 p50 ${result.top1.p50Ms.toFixed(3)} ms, recall@1 ${result.recallAt1.toFixed(4)} (same person ${result.identityRecallAt1.toFixed(4)}, decisions ${result.decisionAgreement.toFixed(4)})`);
         }
         await rm(dir, { recursive: true, force: true });
       }
@@ -515,6 +621,8 @@ interface DataStats {
   queryToTargetSimilarity: { p10: number; p50: number; p90: number };
   /** Exact top-1 minus top-2 similarity of the queries. */
   queryTop1Gap: { p10: number; p50: number };
+  /** What the identity decision on exact search's results says for the queries (match, ambiguous, …). */
+  exactDecisions: Record<string, number>;
 }
 
 interface SizeResult {
@@ -534,6 +642,8 @@ interface BenchOptions {
   connectivities: number[];
   expansionAdd: number;
   expansionSearch: number[];
+  /** Build every graph afresh and keep none (--no-cache). */
+  noCache: boolean;
 }
 
 async function main(): Promise<void> {
@@ -551,6 +661,7 @@ async function main(): Promise<void> {
     noise: parseList(args, '--noise', 'face')[0] as NoiseMode,
     buildThreads: Number(parseList(args, '--build-threads', '1')[0]),
     parents: parseList(args, '--parents', 'any')[0] as ParentMode,
+    noCache: args.includes('--no-cache'),
   };
   if (options.parents !== 'any' && options.parents !== 'real') throw new Error('--parents is any or real');
   if (options.noise !== 'face' && options.noise !== 'isotropic') throw new Error('--noise is face or isotropic');
@@ -591,7 +702,7 @@ async function main(): Promise<void> {
   );
   printTable(
     `HNSW index (usearch; search on 1 thread, build on ${options.buildThreads})`,
-    ['templates', 'quant', 'M', 'ef', 'recall@1', 'recall@10', 'top-1 p50 ms', 'top-1 p99 ms', 'top-10 p50 ms', 'top-10 p99 ms', 'batch add/s', 'single add/s', 'est. B/template', 'RSS B/template'],
+    ['templates', 'quant', 'M', 'ef', 'recall@1', 'same person@1', 'decision agreement', 'matches changed', 'recall@10', 'top-1 p50 ms', 'top-1 p99 ms', 'top-10 p50 ms', 'top-10 p99 ms', 'batch add/s', 'single add/s', 'est. B/template', 'RSS B/template'],
     results.flatMap(({ hnsw }) =>
       hnsw.map((h) => [
         String(h.size),
@@ -599,6 +710,9 @@ async function main(): Promise<void> {
         String(h.connectivity),
         String(h.expansionSearch),
         h.recallAt1.toFixed(4),
+        h.identityRecallAt1.toFixed(4),
+        h.decisionAgreement.toFixed(4),
+        `${h.matchesChanged}/${h.exactMatches}`,
         h.recallAt10.toFixed(4),
         ms(h.top1.p50Ms),
         ms(h.top1.p99Ms),

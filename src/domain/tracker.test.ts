@@ -590,3 +590,108 @@ describe('embedding policy', () => {
     expect(needsEmbedding(embedded, view(0.6), 150, true)).toBe(false);
   });
 });
+
+describe('FaceTracker.planFrame (following faces between detector runs)', () => {
+  const follow = (tag = 1) => ({ patch: Float32Array.of(tag, 0, 0), anchor: { cx: 0.5, cy: 0.55, spread: 0.25, aspect: 1 }, detectorScore: 0.9 });
+  const policy = { detectEveryFrames: 4, staticDetectEveryFrames: 6 };
+
+  it('detects while nothing is tracked and no scene reference is known', () => {
+    const tracker = new FaceTracker();
+    expect(tracker.planFrame(0, policy)).toEqual({ mode: 'detect' });
+    tracker.update([], 0, { located: 'detected' });
+    expect(tracker.planFrame(FRAME_MS, policy)).toEqual({ mode: 'detect' });
+  });
+
+  it('follows a detected face for detectEveryFrames − 1 frames, then detects again', () => {
+    const tracker = new FaceTracker();
+    expect(tracker.planFrame(0, policy).mode).toBe('detect');
+    const state = follow();
+    tracker.update([face(100, 100, 100, { follow: state })], 0, { located: 'detected' });
+    const modes: string[] = [];
+    for (let i = 1; i <= 8; i++) {
+      const t = i * FRAME_MS;
+      const plan = tracker.planFrame(t, policy);
+      modes.push(plan.mode);
+      if (plan.mode === 'follow') {
+        expect(plan.faces).toHaveLength(1);
+        expect(plan.faces[0]!.follow).toBe(state);
+        expect(plan.faces[0]!.trackId).toBe('1');
+      }
+      tracker.update([face(100 + i, 100, 100, { follow: state })], t, { located: plan.mode === 'follow' ? 'followed' : 'detected' });
+    }
+    expect(modes).toEqual(['follow', 'follow', 'follow', 'detect', 'follow', 'follow', 'follow', 'detect']);
+  });
+
+  it('predicts the followed box from the track motion', () => {
+    const tracker = new FaceTracker();
+    const state = follow();
+    // Moving right 3 px a frame.
+    for (let i = 0; i < 6; i++) tracker.update([face(100 + 3 * i, 100, 100, { follow: state })], i * FRAME_MS, { located: 'detected' });
+    const plan = tracker.planFrame(6 * FRAME_MS, { detectEveryFrames: 10, staticDetectEveryFrames: 10 });
+    expect(plan.mode).toBe('follow');
+    if (plan.mode !== 'follow') return;
+    expect(plan.faces[0]!.box.x).toBeCloseTo(118, 0);
+    expect(plan.faces[0]!.box.y).toBeCloseTo(100, 0);
+  });
+
+  it('detects when a seen face has no follow state (an engine that cannot follow)', () => {
+    const tracker = new FaceTracker();
+    tracker.update([face(100, 100)], 0, { located: 'detected' });
+    expect(tracker.planFrame(FRAME_MS, policy)).toEqual({ mode: 'detect' });
+  });
+
+  it('a failed follow that fell back to the detector restarts the count', () => {
+    const tracker = new FaceTracker();
+    const state = follow();
+    tracker.update([face(100, 100, 100, { follow: state })], 0, { located: 'detected' });
+    expect(tracker.planFrame(FRAME_MS, policy).mode).toBe('follow');
+    expect(tracker.planFrame(2 * FRAME_MS, policy).mode).toBe('follow');
+    tracker.update([face(100, 100, 100, { follow: state })], 2 * FRAME_MS, { located: 'detected' });
+    expect(tracker.planFrame(3 * FRAME_MS, policy).mode).toBe('follow');
+    expect(tracker.planFrame(4 * FRAME_MS, policy).mode).toBe('follow');
+  });
+
+  it('follows only the faces seen in the latest frame; a missing track waits for the next detection', () => {
+    const tracker = new FaceTracker();
+    tracker.update([face(0, 0, 100, { follow: follow(1) }), face(300, 0, 100, { follow: follow(2) })], 0, { located: 'detected' });
+    tracker.update([face(0, 0, 100, { follow: follow(1) })], FRAME_MS, { located: 'detected' });
+    const plan = tracker.planFrame(2 * FRAME_MS, policy);
+    expect(plan.mode).toBe('follow');
+    if (plan.mode === 'follow') expect(plan.faces.map((f) => f.trackId)).toEqual(['1']);
+  });
+
+  it('skips the detector on an unchanged empty scene only with a reference, and looks anyway every staticDetectEveryFrames', () => {
+    const tracker = new FaceTracker();
+    const thumbnail = Uint8Array.of(1, 2, 3);
+    tracker.planFrame(0, policy);
+    tracker.update([], 0, { located: 'detected', sceneThumbnail: thumbnail });
+    const plans = [];
+    for (let i = 1; i <= 6; i++) {
+      const plan = tracker.planFrame(i * FRAME_MS, policy);
+      plans.push(plan.mode === 'detect' && plan.sceneReference === thumbnail ? 'static?' : plan.mode);
+      tracker.update([], i * FRAME_MS, { located: plan.mode === 'detect' && plan.sceneReference ? 'static' : 'detected' });
+    }
+    expect(plans).toEqual(['static?', 'static?', 'static?', 'static?', 'static?', 'detect']);
+  });
+
+  it('forgets the scene reference once a face is seen, and while a track is only missing it may use a new one', () => {
+    const tracker = new FaceTracker();
+    tracker.update([], 0, { located: 'detected', sceneThumbnail: Uint8Array.of(1) });
+    tracker.update([face(100, 100, 100, { follow: follow() })], FRAME_MS, { located: 'detected' });
+    // The face left: the detector finds nobody; the track is missing (not yet left).
+    tracker.update([], 2 * FRAME_MS, { located: 'detected' });
+    expect(tracker.size).toBe(1);
+    expect(tracker.planFrame(3 * FRAME_MS, policy)).toEqual({ mode: 'detect' });
+    const empty = Uint8Array.of(2);
+    tracker.update([], 3 * FRAME_MS, { located: 'detected', sceneThumbnail: empty });
+    const plan = tracker.planFrame(4 * FRAME_MS, policy);
+    expect(plan).toEqual({ mode: 'detect', sceneReference: empty });
+  });
+
+  it('clear() forgets the plan state', () => {
+    const tracker = new FaceTracker();
+    tracker.update([], 0, { located: 'detected', sceneThumbnail: Uint8Array.of(1) });
+    tracker.clear();
+    expect(tracker.planFrame(FRAME_MS, policy)).toEqual({ mode: 'detect' });
+  });
+});

@@ -19,7 +19,64 @@ export interface TrackerDetection {
   pose: HeadPose;
   /** The face's embedding when this frame was embedded (L2-normalised); usually absent. */
   embedding?: Float32Array;
+  /**
+   * How to follow this face without the detector (see FramePlan); set on faces the detector placed.
+   * A face that was itself followed carries the state it was followed with.
+   */
+  follow?: FollowState;
 }
+
+/** Where the landmarks sat in the detector's box: centroid as fractions of the box, RMS spread per box side, box aspect. */
+export interface FollowAnchor {
+  cx: number;
+  cy: number;
+  spread: number;
+  aspect: number;
+}
+
+/** What the vision worker needs to follow a face between detector runs (made by the worker, kept here). */
+export interface FollowState {
+  /** Zero-mean unit-norm grey patch of the face box at the last detection (compared to tell the face is still there). */
+  patch: Float32Array;
+  anchor: FollowAnchor;
+  /** Detector confidence at the last detection. */
+  detectorScore: number;
+}
+
+/**
+ * What the next frame needs: 'detect' runs the detector over the whole frame (with a scene
+ * reference, the worker may skip it when the picture has not changed since a frame in which it
+ * found nobody); 'follow' runs the landmark model only, on each track's predicted box.
+ */
+export type FramePlan =
+  | { mode: 'detect'; sceneReference?: Uint8Array }
+  | { mode: 'follow'; faces: { trackId: string; box: Box; follow: FollowState }[] };
+
+/** How a frame's faces were found, as the worker reports it (see FramePlan). */
+export interface FrameLocation {
+  /** 'detected': the detector ran; 'followed': landmarks only; 'static': nothing changed, nobody there. */
+  located: 'detected' | 'followed' | 'static';
+  /** The frame's scene thumbnail when the detector ran (the next scene reference when it found nobody). */
+  sceneThumbnail?: Uint8Array;
+}
+
+export interface FollowPolicy {
+  /**
+   * With faces tracked, run the detector at least every this many frames (new faces entering are
+   * found then); 1 = every frame (following off).
+   */
+  detectEveryFrames: number;
+  /** With nobody tracked and the scene unchanged, still run the detector every this many frames. */
+  staticDetectEveryFrames: number;
+}
+
+/*
+ * detectEveryFrames 8: at 30 fps a second face is found within ≈270 ms, inside the time-to-identity
+ * budget, and the follow patch is refreshed from a detector box three to four times a second.
+ * staticDetectEveryFrames 30: at most a second of an unchanged empty scene goes without a detector
+ * look, a guard against a change the thumbnail is too coarse to see.
+ */
+export const DEFAULT_FOLLOW_POLICY: Readonly<FollowPolicy> = Object.freeze({ detectEveryFrames: 8, staticDetectEveryFrames: 30 });
 
 export interface TrackerConfig {
   /** A detection continues a track only if its box overlaps the track's predicted box at least this much (IoU). */
@@ -170,6 +227,7 @@ interface Track {
   bestEmbedding: Float32Array | null;
   bestEmbeddedQuality: number | null;
   bestEmbeddedOffAxisDeg: number | null;
+  follow: FollowState | null;
 }
 
 /** The multi-face tracker of one camera. Not shared between cameras. */
@@ -178,6 +236,10 @@ export class FaceTracker {
   private readonly live: Track[] = [];
   private nextId = 1;
   private nowMs = -Infinity;
+  /** Frames planned since the last one planned with a full detector run. */
+  private framesSinceDetect = Infinity;
+  /** Thumbnail of the latest detector frame that found nobody, while nobody is tracked. */
+  private sceneReference: Uint8Array | null = null;
 
   constructor(config: Partial<TrackerConfig> = {}) {
     const merged = { ...DEFAULT_TRACKER_CONFIG, ...config };
@@ -194,8 +256,9 @@ export class FaceTracker {
    * Matches one frame's detections to the tracks. Time never runs backwards here: a timestamp
    * older than the previous one is treated as the previous one.
    */
-  update(detections: readonly TrackerDetection[], timestampMs: number): TrackerUpdate {
+  update(detections: readonly TrackerDetection[], timestampMs: number, location?: FrameLocation): TrackerUpdate {
     const now = this.advance(timestampMs);
+    if (location) this.noteLocation(location, detections.length);
     for (const d of detections) checkDetection(d);
     const left = this.expire(now);
 
@@ -243,6 +306,36 @@ export class FaceTracker {
     return { tracks: live.map((t) => this.view(t)), started, left, detectionTrackIds };
   }
 
+  /**
+   * What the next frame (arriving at timestampMs) needs: follow the tracks seen in the latest frame
+   * by landmarks when each has a follow state and the detector ran recently enough; with nobody
+   * seen, detect unless the scene is unchanged since the detector last found nobody; else detect. Call once per frame sent to the worker, then pass the worker's answer to
+   * update(…, location). Does not move the tracker's clock.
+   */
+  planFrame(timestampMs: number, policy: FollowPolicy = DEFAULT_FOLLOW_POLICY): FramePlan {
+    // Tracks missing from the latest frame are left to the next detector run (at most
+    // detectEveryFrames away): where they are is not known, so there is nothing to follow.
+    const seen = this.live.filter((t) => t.missedFrames === 0);
+    if (seen.length > 0 && seen.every((t) => t.follow !== null) && this.framesSinceDetect + 1 < policy.detectEveryFrames) {
+      this.framesSinceDetect++;
+      const at = Math.max(timestampMs, this.nowMs);
+      return { mode: 'follow', faces: seen.map((t) => ({ trackId: t.id, box: { ...predictBox(t, at) }, follow: t.follow! })) };
+    }
+    if (seen.length === 0 && this.sceneReference && this.framesSinceDetect + 1 < policy.staticDetectEveryFrames) {
+      this.framesSinceDetect++;
+      return { mode: 'detect', sceneReference: this.sceneReference };
+    }
+    this.framesSinceDetect = 0;
+    return { mode: 'detect' };
+  }
+
+  private noteLocation(location: FrameLocation, faces: number): void {
+    // A follow that failed in the worker ran the detector instead: that counts as a detector frame.
+    if (location.located === 'detected') this.framesSinceDetect = 0;
+    if (location.located === 'detected' && faces === 0 && location.sceneThumbnail) this.sceneReference = location.sceneThumbnail;
+    else if (faces > 0) this.sceneReference = null;
+  }
+
   /** Reports the tracks that left when no frame arrives at all (a stalled or stopped camera). */
   sweep(timestampMs: number): TrackView[] {
     return this.expire(this.advance(timestampMs));
@@ -252,6 +345,8 @@ export class FaceTracker {
   clear(): TrackView[] {
     const left = this.live.map((t) => this.view(t));
     this.live.length = 0;
+    this.framesSinceDetect = Infinity;
+    this.sceneReference = null;
     return left;
   }
 
@@ -423,6 +518,7 @@ export class FaceTracker {
       bestEmbedding: null,
       bestEmbeddedQuality: null,
       bestEmbeddedOffAxisDeg: null,
+      follow: det.follow ?? null,
     };
     addSample(track, now, det.box);
     this.live.push(track);
@@ -440,6 +536,8 @@ export class FaceTracker {
     track.quality = det.quality.score;
     track.qualityPass = det.quality.pass;
     track.pose = { ...det.pose };
+    // A detection without a follow state (an engine that cannot follow) stops following this track.
+    track.follow = det.follow ?? null;
     if (det.quality.score > track.bestQuality) track.bestQuality = det.quality.score;
     addSample(track, now, det.box);
     this.updateMotion(track, now);

@@ -419,7 +419,9 @@ export class CameraPipeline implements FramePipeline {
         this.countDrop(run, 'stale');
         continue;
       }
-      const analysis = this.deps.vision.analyze(frame.bytes, { embed: 'none', liveness: false, pose: 'fast' }).then(
+      // The tracker plans the frame: follow its faces by landmarks, or detect (see FaceTracker.planFrame).
+      const follow = run.tracker.planFrame(frame.receivedAtMs);
+      const analysis = this.deps.vision.analyze(frame.bytes, { embed: 'none', liveness: false, pose: 'fast', follow }).then(
         (result) => ({ ok: true as const, result }),
         (error: unknown) => ({ ok: false as const, error }),
       );
@@ -467,8 +469,9 @@ export class CameraPipeline implements FramePipeline {
     const now = frame.receivedAtMs;
     const faces = analysis.faces;
     const update = run.tracker.update(
-      faces.map((f) => ({ box: f.box, quality: { score: f.quality.score, pass: f.quality.pass }, pose: f.pose })),
+      faces.map((f) => ({ box: f.box, quality: { score: f.quality.score, pass: f.quality.pass }, pose: f.pose, ...(f.follow ? { follow: f.follow } : {}) })),
       now,
+      analysis.location,
     );
     this.handleLeft(run, update.left);
     for (const id of update.started) run.tracks.set(id, newTrackState(id));

@@ -1,3 +1,4 @@
+import type { FollowState, FrameLocation, FramePlan } from '../domain/tracker.ts';
 import type { DetectedFace, FaceQuality } from '../domain/types.ts';
 import type { Embedding, VisionStage } from './face-engine.ts';
 
@@ -16,6 +17,13 @@ export interface AnalyzeOptions {
   pose?: 'accurate' | 'fast';
   /** Return each embedded face's aligned 112×112 crop as a JPEG (the template thumbnail), made in the worker. */
   alignedThumbnails?: boolean;
+  /**
+   * A camera frame's plan from its tracker (FaceTracker.planFrame): follow the tracked faces by
+   * landmarks only, or detect (skipping the detector when a scene reference shows nothing changed).
+   * The answer then says how the faces were found (AnalyzeResult.location) and carries each
+   * detected face's follow state.
+   */
+  follow?: FramePlan;
 }
 
 /** One face as the pipeline reports it. */
@@ -27,6 +35,8 @@ export interface AnalyzedFace extends DetectedFace {
   embedding?: Embedding;
   /** The aligned 112×112 face as JPEG bytes; present for embedded faces when alignedThumbnails was asked for. */
   alignedJpeg?: Uint8Array;
+  /** With a follow plan: how to follow this face in the next frames (absent when the engine cannot follow). */
+  follow?: FollowState;
 }
 
 /** Embeds faces already detected in this image (by an earlier analyze of the same frame). */
@@ -54,4 +64,6 @@ export interface AnalyzeResult {
   faces: AnalyzedFace[];
   /** Wall-clock milliseconds spent per stage inside the worker. */
   timingsMs: Partial<Record<VisionStage, number>>;
+  /** With a follow plan: how the faces were found. */
+  location?: FrameLocation;
 }

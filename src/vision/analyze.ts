@@ -1,11 +1,14 @@
 import type { VisionConfig } from '../config/config.ts';
+import { boxIoU } from '../domain/geometry.ts';
 import { assessQuality } from '../domain/quality.ts';
-import type { DetectedFace, RgbImage } from '../domain/types.ts';
+import type { FrameLocation, FramePlan } from '../domain/tracker.ts';
+import type { Box, DetectedFace, RgbImage } from '../domain/types.ts';
 import { alignFace } from './align.ts';
 import type { AnalyzeOptions, AnalyzedFace, AnalyzeResult, EmbeddedFace, EmbedFacesOptions, EmbedFacesResult } from './analysis.ts';
 import type { FaceEngine, StageProfiler, VisionStage } from './face-engine.ts';
 import { timed } from './face-engine.ts';
 import { measureFaceStats } from './face-stats.ts';
+import { boxFromLandmarks, facePatch, FOLLOW_MIN_CORRELATION, FollowScratch, followStateOf, patchCorrelation, plausibleFollow, sceneChanged, sceneThumbnail } from './follow.ts';
 import { encodeJpeg } from './image.ts';
 
 /** Adds up wall-clock milliseconds per stage; inside a worker with single-threaded sessions this tracks CPU time. */
@@ -64,17 +67,39 @@ export async function analyzeImage(
   options: AnalyzeOptions,
   config: Pick<VisionConfig, 'maxFaces' | 'minFaceScore' | 'quality'>,
   profiler: WallClockProfiler = new WallClockProfiler(),
+  scratch: FollowScratch = new FollowScratch(),
 ): Promise<AnalyzeResult> {
-  const detected = await engine.detect(
-    image,
-    { maxFaces: options.maxFaces ?? config.maxFaces, minScore: config.minFaceScore, findSmallFaces: options.findSmallFaces, pose: options.pose },
-    profiler,
-  );
+  const plan = options.follow;
+  let detected: DetectedFace[] | null = null;
+  let location: FrameLocation | undefined;
+  if (plan?.mode === 'follow') {
+    detected = await followFaces(engine, image, plan.faces, options, scratch, profiler);
+    if (detected) location = { located: 'followed' };
+  } else if (plan?.sceneReference) {
+    const thumbnail = await timed(profiler, 'detect', async () => sceneThumbnail(image));
+    if (!sceneChanged(plan.sceneReference, thumbnail)) {
+      detected = [];
+      location = { located: 'static' };
+    }
+  }
+  if (!detected) {
+    detected = await engine.detect(
+      image,
+      { maxFaces: options.maxFaces ?? config.maxFaces, minScore: config.minFaceScore, findSmallFaces: options.findSmallFaces, pose: options.pose },
+      profiler,
+    );
+    if (plan) location = { located: 'detected', ...(detected.length === 0 ? { sceneThumbnail: sceneThumbnail(image) } : {}) };
+  }
+  const followed = location?.located === 'followed';
   const largest = detected.reduce<DetectedFace | undefined>((best, f) => (!best || area(f) > area(best) ? f : best), undefined);
   const faces: AnalyzedFace[] = [];
-  for (const face of detected) {
+  for (const [i, face] of detected.entries()) {
     const stats = await timed(profiler, 'quality', async () => measureFaceStats(image, face.box));
     const analyzed: AnalyzedFace = { ...face, quality: assessQuality(face, stats, config.quality) };
+    if (plan && engine.landmarksAt && face.landmarks?.length) {
+      // A followed face keeps the state of its last detection; a detected one starts afresh.
+      analyzed.follow = followed && plan.mode === 'follow' ? plan.faces[i]!.follow : followStateOf(image, face.box, face.landmarks, face.score, scratch);
+    }
     if (options.liveness) analyzed.liveness = await engine.liveness(image, face, profiler);
     if (options.embed === 'all' || (options.embed === 'largest' && face === largest)) {
       analyzed.embedding = await engine.embed(image, face, profiler);
@@ -82,5 +107,46 @@ export async function analyzeImage(
     }
     faces.push(analyzed);
   }
-  return { width: image.width, height: image.height, faces, timingsMs: profiler.totalsMs };
+  return { width: image.width, height: image.height, faces, timingsMs: profiler.totalsMs, ...(location ? { location } : {}) };
+}
+
+/**
+ * Each planned face by the landmark model alone, on its predicted box; its box is re-derived from
+ * the landmarks and checked against the patch of its last detection. Null when any face cannot be
+ * followed (or the engine cannot follow at all): the caller runs the detector on the frame.
+ */
+async function followFaces(
+  engine: FaceEngine,
+  image: RgbImage,
+  planned: Extract<FramePlan, { mode: 'follow' }>['faces'],
+  options: AnalyzeOptions,
+  scratch: FollowScratch,
+  profiler: WallClockProfiler,
+): Promise<DetectedFace[] | null> {
+  if (!engine.landmarksAt || planned.length === 0) return null;
+  const faces: DetectedFace[] = [];
+  for (const { box: predicted, follow } of planned) {
+    const box = clampToImage(predicted, image);
+    if (!box) return null;
+    const first = await engine.landmarksAt(image, box, { pose: options.pose, score: follow.detectorScore }, profiler);
+    const found = boxFromLandmarks(first.landmarks!, follow.anchor, image.width, image.height);
+    if (!plausibleFollow(box, found)) return null;
+    if (patchCorrelation(facePatch(image, found, scratch), follow.patch) < FOLLOW_MIN_CORRELATION) return null;
+    // Far from the predicted box, the landmarks again on the box the detector would have drawn: the
+    // landmark model was trained on such boxes, and these points align the face if it gets embedded.
+    if (boxIoU(box, found) >= RELANDMARK_BELOW_IOU) faces.push({ ...first, box: found });
+    else faces.push(await engine.landmarksAt(image, found, { pose: options.pose, score: follow.detectorScore }, profiler));
+  }
+  return faces;
+}
+
+/** A predicted box overlapping the re-derived one this much gives landmarks as good as a second pass (a few px off). */
+const RELANDMARK_BELOW_IOU = 0.85;
+
+function clampToImage(box: Box, image: RgbImage): Box | null {
+  const x0 = Math.max(0, box.x);
+  const y0 = Math.max(0, box.y);
+  const x1 = Math.min(image.width, box.x + box.width);
+  const y1 = Math.min(image.height, box.y + box.height);
+  return x1 - x0 >= 8 && y1 - y0 >= 8 ? { x: x0, y: y0, width: x1 - x0, height: y1 - y0 } : null;
 }

@@ -50,6 +50,12 @@ export interface FaceEngine {
   readonly embeddingDims: number;
   load(): Promise<void>;
   detect(image: RgbImage, options: DetectOptions, profiler?: StageProfiler): Promise<DetectedFace[]>;
+  /**
+   * Landmarks and pose of a face assumed to be in `box`, without the detector (following a tracked
+   * face between detector runs). Engines whose landmarker needs the detector leave it out; callers
+   * then detect. `score` is copied from the caller's last detection.
+   */
+  landmarksAt?(image: RgbImage, box: Box, options: { pose?: 'accurate' | 'fast'; score: number }, profiler?: StageProfiler): Promise<DetectedFace>;
   embed(image: RgbImage, face: DetectedFace, profiler?: StageProfiler): Promise<Embedding>;
   liveness(image: RgbImage, face: DetectedFace, profiler?: StageProfiler): Promise<number>;
   dispose(): Promise<void>;

@@ -5,6 +5,7 @@ import type { AnalyzeOptions, AnalyzeResult, EmbedFacesOptions, EmbedFacesResult
 import { analyzeImage, embedDetectedFaces, WallClockProfiler } from './analyze.ts';
 import { createFaceEngine } from './engine-factory.ts';
 import { VisionError } from './errors.ts';
+import { FollowScratch } from './follow.ts';
 import { decodeImage } from './image.ts';
 
 export interface WorkerStartup {
@@ -44,6 +45,7 @@ async function main(): Promise<void> {
     port.postMessage({ type: 'load-failed', error: toErrorInfo(err) } satisfies WorkerReply);
     return;
   }
+  const followScratch = new FollowScratch();
   port.on('message', (request: WorkerRequest) => {
     void (async () => {
       if (allowCrashForTests && request.options.crash) process.exit(70);
@@ -52,7 +54,7 @@ async function main(): Promise<void> {
         const image = await profiler.measure('decode', () => decodeImage(request.bytes, config.image));
         const result =
           request.type === 'analyze'
-            ? await analyzeImage(engine, image, request.options, config, profiler)
+            ? await analyzeImage(engine, image, request.options, config, profiler, followScratch)
             : await embedDetectedFaces(engine, image, request.faces, request.options, profiler);
         port.postMessage({ type: 'result', id: request.id, result } satisfies WorkerReply);
       } catch (err) {

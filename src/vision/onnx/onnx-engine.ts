@@ -3,7 +3,7 @@
  * (injected) → fr_feature embedding and fr_liveness on request. No tfjs in the path.
  */
 import { join } from 'node:path';
-import type { DetectedFace, RgbImage } from '../../domain/types.ts';
+import type { Box, DetectedFace, RgbImage } from '../../domain/types.ts';
 import { timed, type DetectOptions, type Embedding, type FaceEngine, type PoseEstimator, type StageProfiler } from '../face-engine.ts';
 import { OnnxFaceDetector } from './detector.ts';
 import { ArcFaceEmbedder, FR_FEATURE_DIMS, FR_FEATURE_MODEL_ID } from './embedder.ts';
@@ -77,6 +77,14 @@ export class OnnxFaceEngine implements FaceEngine {
       faces.push({ box, score, landmarks5, landmarks, pose });
     }
     return faces;
+  }
+
+  async landmarksAt(image: RgbImage, box: Box, options: { pose?: 'accurate' | 'fast'; score: number }, profiler?: StageProfiler): Promise<DetectedFace> {
+    const landmarks = await this.landmarker.predict(image, box, profiler);
+    const landmarks5 = landmarks5From68(landmarks);
+    const estimator = options.pose === 'fast' ? this.fastPose : this.pose;
+    const pose = await timed(profiler, 'pose', () => estimator.estimate(image, { box, landmarks5, landmarks }));
+    return { box, score: options.score, landmarks5, landmarks, pose };
   }
 
   async embed(image: RgbImage, face: DetectedFace, profiler?: StageProfiler): Promise<Embedding> {
