@@ -20,16 +20,21 @@ export function PeoplePage({ session }: { session: Session }) {
   useEffect(() => {
     const query = new URLSearchParams({ limit: String(PAGE_SIZE), offset: String(offset) });
     if (search.trim()) query.set('search', search.trim());
+    let current = true;
     const timer = setTimeout(() => {
       api
         .get<Page<Person>>(`/api/v1/people?${query.toString()}`)
         .then((p) => {
+          if (!current) return;
           setPage(p);
           setError(null);
         })
-        .catch((err) => setError(errorText(err)));
+        .catch((err) => current && setError(errorText(err)));
     }, 200);
-    return () => clearTimeout(timer);
+    return () => {
+      current = false;
+      clearTimeout(timer);
+    };
   }, [search, offset, reload]);
 
   const create = async (fields: PersonFields, photos: File[]): Promise<string | null> => {
@@ -68,7 +73,7 @@ export function PeoplePage({ session }: { session: Session }) {
       <ul class="people-list">
         {page?.items.map((p) => (
           <li key={p.id} class="person-row">
-            <Thumb personId={p.id} name={p.name} />
+            <Thumb personId={p.id} name={p.name} version={`${reload}:${p.updatedAt}`} />
             <a class="person-name" href={`/people/${p.id}`}>
               {p.name}
             </a>
@@ -114,15 +119,20 @@ export function PeoplePage({ session }: { session: Session }) {
   );
 }
 
-/** The person's first face thumbnail, or their initials. */
-export function Thumb({ personId, name }: { personId: string; name: string }) {
+/** The person's first face thumbnail, or their initials; fetched again whenever `version` changes (the list reloaded). */
+export function Thumb({ personId, name, version = '' }: { personId: string; name: string; version?: string }) {
   const [url, setUrl] = useState<string | null>(null);
   useEffect(() => {
+    // An answer to an older fetch must not overwrite a newer one.
+    let current = true;
     api
       .get<{ items: Face[] }>(`/api/v1/people/${personId}/faces`)
-      .then((r) => setUrl(r.items.find((f) => f.thumbnailUrl)?.thumbnailUrl ?? null))
-      .catch(() => setUrl(null));
-  }, [personId]);
+      .then((r) => current && setUrl(r.items.find((f) => f.thumbnailUrl)?.thumbnailUrl ?? null))
+      .catch(() => current && setUrl(null));
+    return () => {
+      current = false;
+    };
+  }, [personId, version]);
   const initials = name
     .split(/\s+/)
     .map((w) => w[0] ?? '')
