@@ -29,6 +29,7 @@ import { projectPath } from '../src/config/paths.ts';
 import { assessParallax } from '../src/domain/enrollment-liveness.ts';
 import type { Point } from '../src/domain/types.ts';
 import { EnrollmentService } from '../src/services/enrollment.service.ts';
+import { augmentImage } from '../src/vision/augment.ts';
 import { calibratedThresholds } from '../src/vision/engine-factory.ts';
 import { printTable, writeResults } from './report.ts';
 
@@ -175,6 +176,7 @@ async function main(): Promise<void> {
       livenessThreshold: config.vision.livenessThreshold,
       minFaceSizePx: config.vision.quality.minFaceSizePx,
       storeThumbnails: false,
+      augment: augmentImage,
     });
   const clearGallery = async () => {
     for (;;) {
@@ -230,13 +232,35 @@ async function main(): Promise<void> {
     const probeSet = (persons: string[], series: number[]) => photos.filter((p) => persons.includes(p.person) && series.includes(p.series) && Math.abs(p.yawDeg) <= 45 && Math.abs(p.pitchDeg) <= 15);
     const genuine = probeSet(ENROLLED, [2]);
     const impostor = probeSet(IMPOSTORS, [1, 2]);
-    const evaluate = async (label: string, idOf: Map<string, string>) => {
+    /**
+     * Who the probe is. gated: POST /recognize's path (quality and passive-liveness gates in force);
+     * matching only: the largest face embedded and decided at the search threshold, gates off —
+     * what the enrolled templates themselves decide.
+     */
+    const identify = async (bytes: Buffer, gated: boolean): Promise<{ personId: string | null; why: string }> => {
+      if (gated) {
+        const r = await services.recognition.recognize(bytes, { findSmallFaces: false });
+        const face = r.faces.reduce<(typeof r.faces)[number] | undefined>((best, f) => (!best || f.box.width > best.box.width ? f : best), undefined);
+        return { personId: face?.person?.id ?? null, why: !face ? 'no_face' : (face.reason ?? 'match') };
+      }
+      const r = await services.vision.analyze(bytes, { embed: 'largest', liveness: false });
+      const face = r.faces.find((f) => f.embedding);
+      if (!face?.embedding) return { personId: null, why: 'no_face' };
+      const d = await services.recognition.decideEmbedding({ embedding: face.embedding, qualityPass: true });
+      return { personId: d.person?.id ?? null, why: d.decision.decision === 'match' ? 'match' : d.decision.reason };
+    };
+    const evaluate = async (label: string, idOf: Map<string, string>, gated = true) => {
       const rows = { frontal: { n: 0, ok: 0 }, yaw45: { n: 0, ok: 0 }, impostor: { n: 0, fa: 0 } };
       const perPerson = new Map<string, { frontal: number; frontalN: number; yaw45: number; yaw45N: number }>();
+      /** Why genuine probes were missed: the face's unknown reason, no_face, or wrong_person. */
+      const misses: Record<string, number> = {};
       for (const p of genuine) {
-        const r = await services.recognition.recognize(await bytesOf(p), { findSmallFaces: false });
-        const face = r.faces.reduce<(typeof r.faces)[number] | undefined>((best, f) => (!best || f.box.width > best.box.width ? f : best), undefined);
-        const ok = face?.person?.id !== undefined && face.person.id === idOf.get(p.person);
+        const who = await identify(await bytesOf(p), gated);
+        const ok = who.personId !== null && who.personId === idOf.get(p.person);
+        if (!ok && idOf.has(p.person)) {
+          const why = who.personId !== null ? 'wrong_person' : who.why;
+          misses[why] = (misses[why] ?? 0) + 1;
+        }
         const mine = perPerson.get(p.person) ?? { frontal: 0, frontalN: 0, yaw45: 0, yaw45N: 0 };
         perPerson.set(p.person, mine);
         mine.yaw45N++;
@@ -253,16 +277,16 @@ async function main(): Promise<void> {
         if (ok) rows.yaw45.ok++;
       }
       for (const p of impostor) {
-        const r = await services.recognition.recognize(await bytesOf(p), { findSmallFaces: false });
+        const who = await identify(await bytesOf(p), gated);
         rows.impostor.n++;
-        if (r.faces.some((f) => f.person !== null)) rows.impostor.fa++;
+        if (who.personId !== null) rows.impostor.fa++;
       }
       /** Rates over the given people's probes only (to compare arms on the people both enrolled). */
       const over = (people: string[]) => {
         const sum = (k: 'frontal' | 'frontalN' | 'yaw45' | 'yaw45N') => people.reduce((n, x) => n + (perPerson.get(x)?.[k] ?? 0), 0);
         return { frontal: pct(sum('frontal'), sum('frontalN')), yaw45: pct(sum('yaw45'), sum('yaw45N')) };
       };
-      return { label, frontal: pct(rows.frontal.ok, rows.frontal.n), yaw45: pct(rows.yaw45.ok, rows.yaw45.n), impostorFalseAccept: pct(rows.impostor.fa, rows.impostor.n), counts: rows, over };
+      return { label, frontal: pct(rows.frontal.ok, rows.frontal.n), yaw45: pct(rows.yaw45.ok, rows.yaw45.n), impostorFalseAccept: pct(rows.impostor.fa, rows.impostor.n), counts: rows, misses, over };
     };
 
     type Outcome = { person: string; status: string; reason: string | null; templates: number; angleReached: string | null; computeMs: number };
@@ -291,6 +315,11 @@ async function main(): Promise<void> {
       guidedOutcomes.map((o, i) => [o.person, withPassive.outcomes[i]!.status, withPassive.outcomes[i]!.angleReached ?? '', o.status, o.reason ?? '', o.templates, o.computeMs]),
     );
     const guidedEval = await evaluate('guided (5 angles)', guidedIds);
+    const guidedMatch = await evaluate('guided (5 angles)', guidedIds, false);
+    await clearGallery();
+    // Augmentation (seed 002): each chosen frame also mirrored, brightened, darkened and blurred.
+    const augmentedRun = await runGuided({ minLiveness: 0, augmentation: ['flip', 'brighter', 'darker', 'blur'] });
+    const augmentedMatch = await evaluate('guided + augmentation', augmentedRun.ids, false);
     await clearGallery();
 
     const singleIds = new Map<string, string>();
@@ -300,13 +329,33 @@ async function main(): Promise<void> {
       if (added?.status === 'added') singleIds.set(person, created.id);
     }
     const singleEval = await evaluate('single frontal photo', singleIds);
+    const singleMatch = await evaluate('single frontal photo', singleIds, false);
     await clearGallery();
     const common = [...guidedIds.keys()];
     const guidedCommon = guidedEval.over(common);
     const singleCommon = singleEval.over(common);
-    results.recognitionOnGuidedEnrolled = { people: common, guided: guidedCommon, single: singleCommon };
+    const guidedMatchCommon = guidedMatch.over(common);
+    const singleMatchCommon = singleMatch.over(common);
+    const augmentedMatchCommon = augmentedMatch.over(common);
+    results.recognitionOnGuidedEnrolled = {
+      people: common,
+      gated: { guided: guidedCommon, single: singleCommon },
+      matchingOnly: { guided: guidedMatchCommon, single: singleMatchCommon, augmented: augmentedMatchCommon, augmentedImpostorFalseAccept: augmentedMatch.impostorFalseAccept, guidedImpostorFalseAccept: guidedMatch.impostorFalseAccept, singleImpostorFalseAccept: singleMatch.impostorFalseAccept },
+      misses: { gatedGuided: guidedEval.misses, gatedSingle: singleEval.misses, matchingGuided: guidedMatch.misses, matchingSingle: singleMatch.misses },
+    };
     printTable(
-      `The same, over the ${common.length} people the guided flow enrolled (${common.join(', ')})`,
+      `Matching only (quality and passive-liveness gates off), over the ${common.length} people the guided flow enrolled`,
+      ['enrollment', 'frontal probes %', '|yaw|≤45° probes %', 'impostor false accepts %', 'missed because'],
+      [
+        ['guided (5 angles × 2 templates)', guidedMatchCommon.frontal, guidedMatchCommon.yaw45, guidedMatch.impostorFalseAccept, JSON.stringify(guidedMatch.misses)],
+        ['single frontal photo', singleMatchCommon.frontal, singleMatchCommon.yaw45, singleMatch.impostorFalseAccept, JSON.stringify(singleMatch.misses)],
+        ['guided + augmentation (flip, ±30 % brightness, blur)', augmentedMatchCommon.frontal, augmentedMatchCommon.yaw45, augmentedMatch.impostorFalseAccept, JSON.stringify(augmentedMatch.misses)],
+      ],
+    );
+    console.log(`augmented enrollment: ${augmentedRun.outcomes.map((o) => `${o.person} ${o.status} ${o.templates} templates`).join('; ')}`);
+    console.log(`\nmissed genuine probes of enrolled people — guided: ${JSON.stringify(guidedEval.misses)}; single: ${JSON.stringify(singleEval.misses)}`);
+    printTable(
+      `Through POST /recognize (gates on), over the ${common.length} people the guided flow enrolled (${common.join(', ')})`,
       ['enrollment', 'frontal probes %', '|yaw|≤45° probes %'],
       [
         ['guided (5 angles × 2 templates)', guidedCommon.frontal, guidedCommon.yaw45],

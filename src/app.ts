@@ -25,6 +25,7 @@ import { trackVoteConfigFor } from './domain/track-identity.ts';
 import { fetchImage } from './sources/url-image.ts';
 import { migrateToLatest, openDatabase, type Store } from './store/index.ts';
 import { calibratedThresholds, embeddingModelIdFor } from './vision/engine-factory.ts';
+import { augmentImage } from './vision/augment.ts';
 import { createVisionPool, type VisionPool } from './vision/vision-pool.ts';
 
 /** The running application: the composition root is the only place that wires concrete parts together. */
@@ -227,6 +228,7 @@ export async function createApp(config: Config, log: (message: string) => void =
     livenessThreshold: config.vision.livenessThreshold,
     minFaceSizePx: config.vision.quality.minFaceSizePx,
     storeThumbnails: config.privacy.storeImages,
+    augment: augmentImage,
     log,
   });
   const retention = new RetentionService({

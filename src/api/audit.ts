@@ -11,19 +11,20 @@ declare module 'fastify' {
 
 const CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
-const SINGULAR: Record<string, string> = { people: 'person', faces: 'face', keys: 'key', cameras: 'camera', sessions: 'session', users: 'user' };
+const SINGULAR: Record<string, string> = { people: 'person', faces: 'face', keys: 'key', cameras: 'camera', sessions: 'session', users: 'user', enrollments: 'enrollment' };
 
-/** "person" / "face" / "key" …: the kind of thing a route changes, from its URL pattern. */
-export function targetTypeOf(url: string): string | null {
+/**
+ * The kind of thing a route changes: the collection named before the route's target parameter
+ * (":faceId" → "face", ":id" after "people" → "person"), else the route's first segment
+ * ("/api/v1/attendance/mark" → "attendance").
+ */
+export function targetTypeOf(url: string, param?: string): string | null {
   const segments = url.split('?')[0]!.split('/').filter(Boolean).slice(2); // drop "api", "v1"
-  let last: string | null = null;
-  for (let i = 0; i < segments.length; i++) {
-    const s = segments[i]!;
-    if (!s.startsWith(':')) last = s;
-    else if (s !== ':id' && s.endsWith('Id')) last = s.slice(1, -2);
-  }
-  if (!last) return null;
-  return SINGULAR[last] ?? last.replace(/s$/, '');
+  if (segments.length === 0) return null;
+  const at = param ? segments.indexOf(`:${param}`) : -1;
+  const collection = at > 0 ? segments[at - 1]! : segments[0]!;
+  if (collection === 'logs' && segments[0] !== 'logs') return `${segments[0]}_log`;
+  return SINGULAR[collection] ?? collection.replace(/s$/, '');
 }
 
 /** Who made the request, as the audit log names them. */
@@ -47,7 +48,8 @@ export function installAudit(app: FastifyInstance, audit: AuditService): void {
     const cls = route.config.limit ?? limitClassOf(request.method, route.url);
     if (cls === 'recognition' || cls === 'login') return payload;
     const params = (request.params ?? {}) as Record<string, string>;
-    let targetId: string | null = params.faceId ?? params.id ?? Object.values(params)[0] ?? null;
+    const param = 'faceId' in params ? 'faceId' : 'id' in params ? 'id' : Object.keys(params)[0];
+    let targetId: string | null = param ? (params[param] ?? null) : null;
     if (!targetId && typeof payload === 'string' && payload.startsWith('{')) {
       try {
         const id = (JSON.parse(payload) as { id?: unknown }).id;
@@ -62,7 +64,7 @@ export function installAudit(app: FastifyInstance, audit: AuditService): void {
         ...actorOf(request),
         ip: request.ip,
         action: `${request.method} ${route.url}`,
-        targetType: targetTypeOf(route.url),
+        targetType: targetTypeOf(route.url, param),
         targetId,
         details: {
           status: reply.statusCode,

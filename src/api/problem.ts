@@ -50,10 +50,29 @@ export function installErrorHandling(app: FastifyInstance): void {
       const code = (fe.code ?? 'bad_request').replace(/^FST_ERR_/, '').toLowerCase();
       return sendProblem(reply, fe.statusCode, code, fe.message);
     }
+    const storage = storageProblem(err);
+    if (storage) {
+      request.log.error({ code: storage.code, cause: (err as { code?: unknown }).code }, storage.detail);
+      return sendProblem(reply, 503, storage.code, storage.detail);
+    }
     request.log.error({ err }, 'unhandled error');
     return sendProblem(reply, 500, 'internal_error', 'an internal error occurred; it has been logged');
   });
   app.setNotFoundHandler((request, reply) =>
     sendProblem(reply, 404, 'not_found', `no route for ${request.method} ${request.url.split('?')[0]}`),
   );
+}
+
+/**
+ * The database refusing writes is the operator's problem to fix, not a bug: a disk that is full or
+ * read-only gets a 503 with a code that says which, and requests succeed again once it is fixed.
+ * (SQLite's result codes; PostgreSQL's SQLSTATE 53100 disk_full and 25006 read_only_sql_transaction.)
+ */
+function storageProblem(err: unknown): { code: string; detail: string } | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string') return undefined;
+  if (code === 'SQLITE_FULL' || code === '53100') return { code: 'storage_full', detail: 'the database disk is full: nothing was saved; free space and retry' };
+  if (code.startsWith('SQLITE_READONLY') || code === '25006') return { code: 'storage_read_only', detail: 'the database is read-only: nothing was saved; make it writable and retry' };
+  if (code.startsWith('SQLITE_IOERR') || code.startsWith('SQLITE_CANTOPEN')) return { code: 'storage_unavailable', detail: 'the database could not be written: nothing was saved; check its disk and retry' };
+  return undefined;
 }

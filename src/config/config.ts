@@ -365,6 +365,12 @@ const enrollmentSchema = z.strictObject({
    * Pointing'04 real head turns measured 0.13–0.23, the same photos warped flat 0.03–0.04 (npm run bench:enroll).
    */
   minParallax: z.number().min(0).max(1).default(0.08),
+  /**
+   * Extra templates made from each chosen frame (seed 002): "flip" (mirrored), "brighter", "darker"
+   * (±30 %), "blur". Off by default: on Pointing'04 it lowered recall, the many templates per person
+   * crowding identity.searchK so answers turned "ambiguous" (npm run bench:enroll).
+   */
+  augmentation: z.array(z.enum(['flip', 'brighter', 'darker', 'blur'])).max(4).default([]),
 });
 
 const timeOfDay = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'a time of day HH:MM (24 h)');

@@ -421,7 +421,7 @@ export class CameraPipeline implements FramePipeline {
       }
       // The tracker plans the frame: follow its faces by landmarks, or detect (see FaceTracker.planFrame).
       const follow = run.tracker.planFrame(frame.receivedAtMs);
-      const analysis = this.deps.vision.analyze(frame.bytes, { embed: 'none', liveness: false, pose: 'fast', follow }).then(
+      const analysis = this.deps.vision.analyze(frame.bytes, { embed: 'none', liveness: false, pose: 'fast', follow, background: true }).then(
         (result) => ({ ok: true as const, result }),
         (error: unknown) => ({ ok: false as const, error }),
       );
@@ -600,7 +600,7 @@ export class CameraPipeline implements FramePipeline {
       embedded = await this.deps.vision.embedFaces(
         frame.bytes,
         jobs.map((j) => j.face),
-        { liveness: true },
+        { liveness: true, background: true },
       );
     } catch (err) {
       for (const job of jobs) {

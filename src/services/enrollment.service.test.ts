@@ -7,7 +7,7 @@ import type { Point } from '../domain/types.ts';
 import { EventBus } from '../events/event-bus.ts';
 import type { AnyFacegateEvent } from '../events/event-map.ts';
 import { migrateToLatest, openDatabase, type Store } from '../store/index.ts';
-import type { AnalyzedFace, AnalyzeResult, EmbedFacesResult } from '../vision/analysis.ts';
+import type { AnalyzedFace, AnalyzeOptions, AnalyzeResult, EmbedFacesResult } from '../vision/analysis.ts';
 import type { FrameObserver } from './camera-pipeline.service.ts';
 import { EnrollmentService } from './enrollment.service.ts';
 import { GalleryService } from './gallery.service.ts';
@@ -70,8 +70,10 @@ interface Prepared {
 
 class PreparedVision {
   constructor(private readonly frames: Prepared[]) {}
-  async analyze(bytes: Uint8Array): Promise<AnalyzeResult> {
-    return { width: 640, height: 480, faces: this.frames[bytes[0]!]!.faces, timingsMs: {} };
+  async analyze(bytes: Uint8Array, options: AnalyzeOptions): Promise<AnalyzeResult> {
+    const frame = this.frames[bytes[0]!]!;
+    const faces = options.embed === 'none' ? frame.faces : frame.faces.map((f) => ({ ...f, embedding: { vector: frame.vector, modelId: MODEL } }));
+    return { width: 640, height: 480, faces, timingsMs: {} };
   }
   async embedFaces(bytes: Uint8Array): Promise<EmbedFacesResult> {
     return { faces: [{ embedding: { vector: this.frames[bytes[0]!]!.vector, modelId: MODEL }, liveness: 0.9 }], timingsMs: {} };
@@ -118,6 +120,8 @@ describe('EnrollmentService (real store, gallery and bus; prepared analyses)', (
     { faces: [face(25, 0, { flat: true })], vector: unit(1, 0.25, 0.1) },
     { faces: [face(-25, 0, { flat: true })], vector: unit(1, 0.2, 0.15) },
     { faces: [face(0, 0)], vector: unit(0, 1, 0) },
+    // 6: an augmented copy of one of the frames (the same person).
+    { faces: [face(0, 0)], vector: unit(1, 0.22, 0.12) },
   ];
   const bytes = (i: number) => new Uint8Array([i]);
 
@@ -134,6 +138,7 @@ describe('EnrollmentService (real store, gallery and bus; prepared analyses)', (
       livenessThreshold: 0.2,
       minFaceSizePx: 48,
       storeThumbnails: false,
+      augment: async () => bytes(6),
     });
     services.push(s);
     return s;
@@ -183,6 +188,32 @@ describe('EnrollmentService (real store, gallery and bus; prepared analyses)', (
     expect(cameras.registrations).toBe(1);
     expect(cameras.observers.size).toBe(0);
     expect(gallery.size).toBe(3);
+  });
+
+  it('runs enrollments on two cameras at once, one per camera', async () => {
+    const s = service();
+    const a = await s.start({ mode: 'guided', person: { name: 'Ann' }, cameraId: 'door' });
+    await expect(s.start({ mode: 'guided', person: { name: 'Again' }, cameraId: 'door' })).rejects.toMatchObject({ code: 'enrollment_running' });
+    const b = await s.start({ mode: 'guided', person: { name: 'Other' }, cameraId: 'hall', trackId: 'track-9' });
+    await cameraFrame('door', 0);
+    await cameraFrame('hall', 5, 'track-9');
+    await cameraFrame('door', 1);
+    await cameraFrame('door', 2);
+    expect(s.get(a.id).status).toBe('complete');
+    expect(s.get(b.id)).toMatchObject({ status: 'capturing', progress: 33, guidance: { angle_name: 'left', angles_done: ['front'] } });
+    expect(events.filter((e) => e.camera_id === 'hall' && e.type === 'registration_angle_complete')).toHaveLength(1);
+  });
+
+  it('adds augmented templates when asked, a mirrored left labelled right', async () => {
+    const s = service({ augmentation: ['flip', 'blur'] });
+    const started = await s.start({ mode: 'guided', person: { name: 'Ann' } });
+    for (const i of [0, 1, 2]) await s.addFrame(started.id, bytes(i));
+    const done = s.get(started.id);
+    expect(done.status).toBe('complete');
+    expect(done.templates).toHaveLength(9);
+    const labels = done.templates.map((t) => `${t.pose.label}:${t.pose.yawDeg}`).sort();
+    // left's flip is a right, right's flip a left: three of each.
+    expect(labels).toEqual(['frontal:0', 'frontal:0', 'frontal:0', 'left:25', 'left:25', 'left:25', 'right:-25', 'right:-25', 'right:-25']);
   });
 
   it('refuses a flat photo turned in front of the camera as planar_spoof, saving nothing', async () => {

@@ -125,6 +125,9 @@ export interface EnrollmentCameras {
   tracks(cameraId: string): readonly { id: string }[];
 }
 
+/** Makes an augmented copy of a frame (src/vision/augment.ts). */
+export type FrameAugmenter = (bytes: Uint8Array, kind: 'flip' | 'brighter' | 'darker' | 'blur') => Promise<Uint8Array>;
+
 export interface EnrollmentServiceDeps {
   vision: Pick<VisionPool, 'analyze' | 'embedFaces'>;
   people: Pick<PeopleService, 'createWithFaces' | 'get'>;
@@ -138,6 +141,8 @@ export interface EnrollmentServiceDeps {
   livenessThreshold: number;
   minFaceSizePx: number;
   storeThumbnails: boolean;
+  /** Needed when config.augmentation is not empty. */
+  augment?: FrameAugmenter;
   now?: () => number;
   log?: (message: string) => void;
 }
@@ -159,6 +164,8 @@ interface Session {
   guided: GuidedCapture | null;
   /** Thumbnails of guided captures, by capture time. */
   thumbnails: Map<number, Uint8Array>;
+  /** The frames of guided captures, by capture time (kept only for augmentation). */
+  frames: Map<number, Uint8Array>;
   scan: ScanCoverage<KeptFrame> | null;
   framesReceived: number;
   framesUsed: number;
@@ -286,6 +293,7 @@ export class EnrollmentService {
             )
           : null,
       thumbnails: new Map(),
+      frames: new Map(),
       scan: input.mode === 'scan' ? new ScanCoverage<KeptFrame>(config.scan) : null,
       framesReceived: 0,
       framesUsed: 0,
@@ -517,6 +525,7 @@ export class EnrollmentService {
     }
     this.modelIdOf ??= result.embedding.modelId;
     if (result.alignedJpeg) session.thumbnails.set(candidate.atMs, result.alignedJpeg);
+    if (this.deps.config.augmentation.length > 0) session.frames.set(candidate.atMs, bytes);
     if (accepted.kind === 'captured') {
       session.lastGuidance = accepted.guidance;
       this.emitInstruction(session, accepted.guidance, true);
@@ -563,6 +572,7 @@ export class EnrollmentService {
       embedding: c.embedding,
       pose: c.pose,
       thumbnail: session.thumbnails.get(c.atMs) ?? null,
+      bytes: session.frames.get(c.atMs),
     }));
     await this.save(session, candidates);
   }
@@ -588,7 +598,7 @@ export class EnrollmentService {
       if (!e) return [];
       if (e.liveness !== undefined && e.liveness < this.minLiveness) return [];
       this.modelIdOf ??= e.embedding.modelId;
-      return [{ label: templateLabel(k.label), qualityScore: k.quality, embedding: e.embedding.vector, pose: k.pose, thumbnail: e.alignedJpeg ?? null }];
+      return [{ label: templateLabel(k.label), qualityScore: k.quality, embedding: e.embedding.vector, pose: k.pose, thumbnail: e.alignedJpeg ?? null, bytes: k.item.bytes }];
     });
     if (candidates.length === 0) {
       this.finishFailed(session, 'no_usable_frames', 'no kept frame passed the liveness check');
@@ -612,7 +622,10 @@ export class EnrollmentService {
     );
   }
 
-  private async save(session: Session, candidates: { label: string; qualityScore: number; embedding: Float32Array; pose: HeadPose; thumbnail: Uint8Array | null }[]): Promise<void> {
+  private async save(
+    session: Session,
+    candidates: { label: string; qualityScore: number; embedding: Float32Array; pose: HeadPose; thumbnail: Uint8Array | null; bytes?: Uint8Array | undefined }[],
+  ): Promise<void> {
     session.status = 'saving';
     const started = performance.now();
     const chosen = selectTemplates(candidates, this.deps.config.templatesPerPose);
@@ -625,6 +638,7 @@ export class EnrollmentService {
     }));
     let result: CreateWithFacesResult;
     try {
+      faces.push(...(await this.augmented(chosen, modelId)));
       result = await this.deps.people.createWithFaces(session.personId !== null ? { personId: session.personId } : { person: session.person! }, faces, {
         source: 'enrollment',
         allowDuplicate: session.allowDuplicate,
@@ -661,6 +675,31 @@ export class EnrollmentService {
     }
   }
 
+  /** Extra templates from augmented copies of the chosen frames (config.augmentation; off by default). */
+  private async augmented(chosen: readonly { label: string; pose: HeadPose; bytes?: Uint8Array | undefined }[], modelId: string): Promise<NewFace[]> {
+    const kinds = this.deps.config.augmentation;
+    const augment = this.deps.augment;
+    if (kinds.length === 0 || !augment) return [];
+    const faces: NewFace[] = [];
+    for (const c of chosen) {
+      if (!c.bytes) continue;
+      for (const kind of kinds) {
+        const analysis = await this.deps.vision.analyze(await augment(c.bytes, kind), { embed: 'largest', liveness: false, pose: 'fast' });
+        const face = analysis.faces.find((f) => f.embedding?.modelId === modelId);
+        if (!face?.embedding) continue;
+        // A mirrored face is turned the other way.
+        const flip = kind === 'flip';
+        const label = flip ? ({ left: 'right', right: 'left' } as Record<string, string>)[c.label] ?? c.label : c.label;
+        faces.push({
+          embedding: face.embedding,
+          pose: { label, yawDeg: round1(flip ? -c.pose.yawDeg : c.pose.yawDeg), pitchDeg: round1(c.pose.pitchDeg), rollDeg: round1(flip ? -c.pose.rollDeg : c.pose.rollDeg) },
+          quality: Math.round(face.quality.score * 1000) / 1000,
+        });
+      }
+    }
+    return faces;
+  }
+
   // ---- endings ----
 
   private finishFailed(session: Session, reason: EnrollmentFailureReason, message: string, duplicate?: { duplicateOf: string; similarity: number }): void {
@@ -681,6 +720,7 @@ export class EnrollmentService {
   private release(session: Session): void {
     for (const off of session.detach.splice(0)) off();
     session.thumbnails.clear();
+    session.frames.clear();
     if (session.scan) {
       // Keep the coverage summary for GET, not the frames.
       const summary = session.scan.summary();

@@ -155,6 +155,17 @@ describe('ImportService (real people service, gallery and SQLite store)', () => 
     expect(await peopleCount()).toBe(2);
   });
 
+  it('creates a new person with the faces that are theirs in one unit, refusing only the photo of someone else', async () => {
+    const first = await importer.importRows([{ externalId: 'A', name: 'Alice', photos: [photo('face:alice:1')] }]);
+    const aliceId = first.rows[0]!.personId!;
+    const { rows } = await importer.importRows([{ externalId: 'C', name: 'Cleo', photos: [photo('face:cleo:1'), photo('face:alice:2'), photo('face:cleo:2')] }]);
+    expect(rows[0]).toMatchObject({ status: 'added', templatesAdded: 2, message: '2 faces added, 1 photo refused' });
+    expect(rows[0]!.photos.map((p) => p.status)).toEqual(['added', 'refused', 'added']);
+    expect(rows[0]!.photos[1]).toMatchObject({ reason: 'duplicate', duplicateOf: aliceId });
+    expect(gallery.size).toBe(3);
+    expect((await gallery.verify()).inStep).toBe(true);
+  });
+
   it('skips an existing external id by default (re-running an import changes nothing), or adds its faces when asked', async () => {
     const rows: ImportRowInput[] = [{ externalId: 'S1', name: 'Sam', photos: [photo('face:sam:1')] }];
     const first = await importer.importRows(rows);

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { sql, type Selectable } from 'kysely';
 import { bytesToEmbedding, embeddingToBytes } from './embedding-bytes.ts';
+import { openStoredEmbedding } from './embedding-cipher.ts';
 import { pageLimit, type RepositoryContext } from './repository-context.ts';
 import type { AttendanceTable } from './schema.ts';
 import type { Page } from './types.ts';
@@ -189,8 +190,9 @@ export class AttendanceRepository {
    * driver's foreign key error.
    */
   async checkIn(input: NewCheckIn): Promise<CheckInResult> {
+    const id = randomUUID();
     const row: AttendanceTable = {
-      id: randomUUID(),
+      id,
       person_id: input.personId,
       attendance_day: input.day,
       check_in_at: input.checkInAt,
@@ -205,7 +207,8 @@ export class AttendanceRepository {
       liveness: input.liveness ?? null,
       agreeing_frames: input.agreeingFrames ?? null,
       model_id: input.embedding?.modelId ?? null,
-      embedding: input.embedding ? Buffer.from(embeddingToBytes(input.embedding.vector)) : null,
+      // Sealed like template embeddings when trust.embeddingKey is set (the row id is the authenticated data).
+      embedding: input.embedding ? (this.ctx.cipher?.seal(embeddingToBytes(input.embedding.vector), id) ?? Buffer.from(embeddingToBytes(input.embedding.vector))) : null,
       snapshot: input.snapshot && this.ctx.storeImages ? Buffer.from(input.snapshot) : null,
       note: input.note ?? null,
       marked_by: input.markedBy ?? null,
@@ -315,14 +318,14 @@ export class AttendanceRepository {
       .where('model_id', '=', modelId)
       .where('embedding', 'is not', null)
       .execute();
-    return rows.map((r) => ({ recordId: r.id, personId: r.person_id, modelId: r.model_id!, embedding: bytesToEmbedding(r.embedding!) }));
+    return rows.map((r) => ({ recordId: r.id, personId: r.person_id, modelId: r.model_id!, embedding: bytesToEmbedding(openStoredEmbedding(r.embedding!, r.id, this.ctx.cipher)) }));
   }
 
   /** The embedding of one check-in, if kept. */
   async embeddingOf(id: string): Promise<{ modelId: string; embedding: Float32Array } | null> {
     const row = await this.ctx.db.selectFrom('attendance').select(['model_id', 'embedding']).where('id', '=', id).executeTakeFirst();
     if (!row || row.embedding === null || row.model_id === null) return null;
-    return { modelId: row.model_id, embedding: bytesToEmbedding(row.embedding) };
+    return { modelId: row.model_id, embedding: bytesToEmbedding(openStoredEmbedding(row.embedding, id, this.ctx.cipher)) };
   }
 
   /** Present and late counts (check-ins not revoked) per day and department, days both included. */

@@ -24,6 +24,11 @@ export interface AnalyzeOptions {
    * detected face's follow state.
    */
   follow?: FramePlan;
+  /**
+   * Camera frames: served after interactive calls (REST recognition, uploads). A latest-frame
+   * pipeline loses nothing by waiting (a newer frame replaces the old); a person at a REST call does.
+   */
+  background?: boolean;
 }
 
 /** One face as the pipeline reports it. */
@@ -43,6 +48,8 @@ export interface AnalyzedFace extends DetectedFace {
 export interface EmbedFacesOptions {
   liveness: boolean;
   alignedThumbnails?: boolean;
+  /** As AnalyzeOptions.background. */
+  background?: boolean;
 }
 
 export interface EmbeddedFace {

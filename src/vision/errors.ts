@@ -16,6 +16,7 @@ const VISION_ERROR_STATUS: Record<string, number> = {
   model_missing: 503,
   vision_worker_failed: 503,
   vision_overloaded: 503,
+  vision_timeout: 504,
 };
 
 /** The input is not an image we accept: empty, truncated, not an image, an unsupported format. */

@@ -60,6 +60,9 @@ interface Slot {
   ready: boolean;
   /** Being replaced by a reload: takes no new job and is not respawned when it exits. */
   retiring?: boolean;
+  /** Its job timed out: already answered and replaced; stopped once the run ends (or at last resort). */
+  stuck?: boolean;
+  killTimer?: NodeJS.Timeout;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -71,7 +74,9 @@ const BOOTSTRAP_URL = new URL('./ts-worker-bootstrap.mjs', import.meta.url);
 
 class WorkerPool extends EventEmitter implements VisionPool {
   private readonly slots: Slot[] = [];
+  /** Interactive jobs (REST calls) are dispatched before background ones (camera frames); each queue holds up to maxQueue. */
   private readonly queue: Job[] = [];
+  private readonly backgroundQueue: Job[] = [];
   private nextId = 1;
   private closed = false;
   private counters = { completed: 0, failed: 0, restarts: 0 };
@@ -133,6 +138,9 @@ class WorkerPool extends EventEmitter implements VisionPool {
     const index = this.slots.indexOf(slot);
     if (index >= 0) this.slots.splice(index, 1);
     if (slot.timer) clearTimeout(slot.timer);
+    if (slot.killTimer) clearTimeout(slot.killTimer);
+    // A stuck worker's job was answered and a replacement started when it timed out.
+    if (slot.stuck) return;
     if (slot.job) {
       this.counters.failed++;
       slot.job.reject(new WorkerFailedError(`the vision worker stopped while processing this image (exit code ${exitCode})`));
@@ -148,6 +156,12 @@ class WorkerPool extends EventEmitter implements VisionPool {
   }
 
   private finish(slot: Slot, reply: Extract<WorkerReply, { type: 'result' | 'error' }>): void {
+    if (slot.stuck) {
+      // The timed-out run has ended: the worker is idle now, so stopping it cannot abort native code.
+      slot.job = undefined;
+      void slot.worker.terminate();
+      return;
+    }
     const job = slot.job;
     if (!job || job.request.id !== reply.id) return;
     if (slot.timer) clearTimeout(slot.timer);
@@ -164,42 +178,63 @@ class WorkerPool extends EventEmitter implements VisionPool {
 
   private dispatch(): void {
     for (const slot of this.slots) {
-      if (this.queue.length === 0) return;
+      if (this.queue.length === 0 && this.backgroundQueue.length === 0) return;
       if (!slot.ready || slot.job || slot.retiring) continue;
-      const job = this.queue.shift()!;
+      const job = this.queue.shift() ?? this.backgroundQueue.shift()!;
       slot.job = job;
-      slot.timer = setTimeout(() => {
-        this.options.onWorkerError?.(`vision job ${job.request.id} timed out after ${this.config.jobTimeoutMs} ms; replacing its worker`);
-        void slot.worker.terminate();
-      }, this.config.jobTimeoutMs);
+      slot.timer = setTimeout(() => this.abandon(slot, job), this.config.jobTimeoutMs);
       slot.worker.postMessage(job.request, job.transfer);
     }
   }
 
-  analyze(bytes: Uint8Array, options: AnalyzeOptions & { crash?: boolean }): Promise<AnalyzeResult> {
-    return this.submit(bytes, (id, copy) => ({ type: 'analyze', id, bytes: copy, options }));
+  /**
+   * A job ran past jobTimeoutMs: answer it now and start a replacement worker, but let the stuck
+   * one run to the end of its inference before stopping it. Terminating a worker inside an ONNX run
+   * can abort the whole process from native code; an idle worker stops safely. Only if it never
+   * comes back (10 × the timeout) is it terminated anyway.
+   */
+  private abandon(slot: Slot, job: Job): void {
+    if (slot.job !== job || slot.stuck) return;
+    this.options.onWorkerError?.(`vision job ${job.request.id} timed out after ${this.config.jobTimeoutMs} ms; a fresh worker takes over, the stuck one stops when its run ends`);
+    this.counters.failed++;
+    job.reject(new VisionError('vision_timeout', `the face engine took longer than ${this.config.jobTimeoutMs} ms on this image`));
+    slot.stuck = true;
+    slot.retiring = true;
+    slot.killTimer = setTimeout(() => void slot.worker.terminate(), this.config.jobTimeoutMs * 10);
+    slot.killTimer.unref();
+    if (this.closed) return;
+    this.counters.restarts++;
+    this.spawn().catch((err: Error) => {
+      this.options.onWorkerError?.(`could not replace a vision worker: ${err.message}`);
+      if (this.slots.every((s) => s.stuck)) this.failQueued(new WorkerFailedError('no vision worker is running'));
+    });
+  }
+
+  analyze(bytes: Uint8Array, options: AnalyzeOptions & { crash?: boolean; stallMs?: number }): Promise<AnalyzeResult> {
+    return this.submit(bytes, (id, copy) => ({ type: 'analyze', id, bytes: copy, options }), options.background === true);
   }
 
   embedFaces(bytes: Uint8Array, faces: DetectedFace[], options: EmbedFacesOptions): Promise<EmbedFacesResult> {
     // Only what the engine reads crosses the thread boundary (not quality, embeddings or thumbnails).
     const plain = faces.map(({ box, score, landmarks5, landmarks, pose }) => ({ box, score, landmarks5, landmarks, pose }));
-    return this.submit(bytes, (id, copy) => ({ type: 'embed', id, bytes: copy, faces: plain, options }));
+    return this.submit(bytes, (id, copy) => ({ type: 'embed', id, bytes: copy, faces: plain, options }), options.background === true);
   }
 
-  private submit<T>(bytes: Uint8Array, request: (id: number, copy: Uint8Array) => WorkerRequest): Promise<T> {
+  private submit<T>(bytes: Uint8Array, request: (id: number, copy: Uint8Array) => WorkerRequest, background = false): Promise<T> {
     if (this.closed) return Promise.reject(new WorkerFailedError('the vision pool is closed'));
-    if (this.queue.length >= this.config.maxQueue) return Promise.reject(new VisionOverloadedError(this.queue.length));
+    const queue = background ? this.backgroundQueue : this.queue;
+    if (queue.length >= this.config.maxQueue) return Promise.reject(new VisionOverloadedError(queue.length));
     // Copy into a buffer of our own so it can be transferred without detaching the caller's memory.
     const copy = new Uint8Array(bytes.byteLength);
     copy.set(bytes);
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ request: request(this.nextId++, copy), transfer: [copy.buffer], resolve: resolve as (result: never) => void, reject });
+      queue.push({ request: request(this.nextId++, copy), transfer: [copy.buffer], resolve: resolve as (result: never) => void, reject });
       this.dispatch();
     });
   }
 
   private failQueued(err: Error): void {
-    for (const job of this.queue.splice(0)) {
+    for (const job of [...this.queue.splice(0), ...this.backgroundQueue.splice(0)]) {
       this.counters.failed++;
       job.reject(err);
     }
@@ -209,7 +244,7 @@ class WorkerPool extends EventEmitter implements VisionPool {
     return {
       workers: this.slots.filter((s) => s.ready && !s.retiring).length,
       busy: this.slots.filter((s) => s.job).length,
-      queued: this.queue.length,
+      queued: this.queue.length + this.backgroundQueue.length,
       ...this.counters,
     };
   }

@@ -14,7 +14,7 @@ export interface WorkerStartup {
 }
 
 export type WorkerRequest =
-  | { type: 'analyze'; id: number; bytes: Uint8Array; options: AnalyzeOptions & { crash?: boolean } }
+  | { type: 'analyze'; id: number; bytes: Uint8Array; options: AnalyzeOptions & { crash?: boolean; stallMs?: number } }
   | { type: 'embed'; id: number; bytes: Uint8Array; faces: DetectedFace[]; options: EmbedFacesOptions & { crash?: boolean } };
 
 export interface WorkerErrorInfo {
@@ -49,6 +49,11 @@ async function main(): Promise<void> {
   port.on('message', (request: WorkerRequest) => {
     void (async () => {
       if (allowCrashForTests && request.options.crash) process.exit(70);
+      if (allowCrashForTests && request.type === 'analyze' && request.options.stallMs) {
+        // A synchronous stall, as a long native inference is: the thread answers nothing meanwhile.
+        const until = Date.now() + request.options.stallMs;
+        while (Date.now() < until);
+      }
       try {
         const profiler = new WallClockProfiler();
         const image = await profiler.measure('decode', () => decodeImage(request.bytes, config.image));

@@ -182,6 +182,43 @@ describe.skipIf(pgProblem !== null)('cluster nodes in one process', () => {
     expect(b.gallery.size).toBe(3);
   });
 
+  it('stops trusting its leases (and has its cameras stopped) when it cannot renew them, before they can run out', async () => {
+    // A third node whose database calls start failing (a network cut between it and PostgreSQL).
+    const config = parseConfig({ database: { url: db.url, poolSize: 2 }, cluster: { nodeId: 'c', leaseMs: 2000, renewEveryMs: 400 } });
+    const store = await openDatabase(config);
+    let cut = false;
+    const failing = new Proxy(store.cluster, {
+      get(target, prop) {
+        const value = Reflect.get(target, prop, target) as unknown;
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) => (cut ? Promise.reject(new Error('connection lost')) : (value as (...a: unknown[]) => unknown).apply(target, args));
+      },
+    });
+    const cutStore = new Proxy(store, { get: (target, prop) => (prop === 'cluster' ? failing : Reflect.get(target, prop, target)) });
+    const c = new ClusterNode({ nodeId: 'c', url: db.url, config: config.cluster, store: cutStore });
+    await c.prepare();
+    const events = await startEventsRuntime(config.events, c.ringStore(), { allocateId: () => c.ids.next(), log: () => undefined });
+    const reconciled: boolean[] = [];
+    await store.cameras.create({ id: 'porch', name: 'Porch', kind: 'file', url: null, device: null, path: '/p.mp4', maxFps: null, enabled: true, loop: false, origin: 'api', nodeId: 'c' });
+    await c.start({ bus: events.bus, decisions: events.decisions, gallery: { syncWithStore: async () => 0, verify: async () => ({ inStep: true }) }, cameras: { reconcile: async () => void reconciled.push(c.owns('porch')) } });
+    try {
+      await waitUntil(async () => (c.owns('porch') ? true : undefined), 3000, 20, 'c to take its camera');
+      cut = true;
+      const cutAt = performance.now();
+      await waitUntil(async () => (!c.owns('porch') ? true : undefined), 3000, 10, 'c to give up its camera');
+      // Given up before the lease (2000 ms from the last renewal) could run out, so no other node can run it at the same time.
+      expect(performance.now() - cutAt).toBeLessThan(2000);
+      await waitUntil(async () => (reconciled.at(-1) === false ? true : undefined), 2000, 10, 'the cameras to be told');
+      // Once the database answers again the lease is renewed and the camera comes back.
+      cut = false;
+      await waitUntil(async () => (c.owns('porch') ? true : undefined), 3000, 20, 'c to take its camera again');
+    } finally {
+      await c.close();
+      await events.close();
+      await store.close();
+    }
+  });
+
   it('hands a killed node\'s camera lease to a live node once it runs out', async () => {
     await a.store.cameras.create({ id: 'yard', name: 'Yard', kind: 'file', url: null, device: null, path: '/x.mp4', maxFps: null, enabled: true, loop: false, origin: 'api', nodeId: 'gone' });
     // A node that held the lease and vanished (no heartbeat, lease running).

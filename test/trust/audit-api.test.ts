@@ -50,4 +50,19 @@ describe('audit log through the API', () => {
     expect(JSON.stringify(keys.json.items)).not.toContain(operatorKey);
     expect((await call('GET', '/api/v1/audit?action=GET')).json.items).toEqual([]);
   });
+
+  it('records attendance corrections: a manual mark and a revocation, with the reason', async () => {
+    const bob = (await call('POST', '/api/v1/people', { name: 'Bob Attend' })).json;
+    const marked = await call('POST', '/api/v1/attendance/mark', { personId: bob.id, note: 'forgot his badge' });
+    expect(marked.status).toBe(201);
+    const revoked = await call('POST', `/api/v1/attendance/logs/${marked.json.id}/revoke`, { reason: 'marked the wrong Bob' });
+    expect(revoked.status).toBe(200);
+    const log = (await call('GET', `/api/v1/audit?targetId=${marked.json.id}`)).json.items as Json[];
+    expect(log.map((e) => [e.action, e.targetType])).toEqual([
+      ['POST /api/v1/attendance/logs/:id/revoke', 'attendance_log'],
+      ['POST /api/v1/attendance/mark', 'attendance'],
+    ]);
+    expect(log[0].details.body).toEqual({ reason: 'marked the wrong Bob' });
+    expect(log[1].details.body).toMatchObject({ personId: bob.id, note: 'forgot his badge' });
+  });
 });

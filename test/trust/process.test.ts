@@ -136,7 +136,18 @@ describe('graceful shutdown on SIGTERM', () => {
 describe('crash safety: SIGKILL during imports and uploads', () => {
   it('loses no answered change, leaves no person without faces, and the index agrees with the store', async () => {
     const dataDir = tempDir();
-    const env = { FACEGATE_URL_FETCH__ALLOW_PRIVATE_NETWORKS: 'true', FACEGATE_SECURITY__RATE_LIMIT__ENABLED: 'false' };
+    const env = {
+      FACEGATE_URL_FETCH__ALLOW_PRIVATE_NETWORKS: 'true',
+      FACEGATE_SECURITY__RATE_LIMIT__ENABLED: 'false',
+      // Scan enrollment that accepts the flat sample photos (as test/api/enrollment.test.ts sets it up).
+      FACEGATE_ENROLLMENT: JSON.stringify({
+        holdMs: 0,
+        maxPoseStepDeg: 90,
+        templatesPerPose: 2,
+        minParallax: 0,
+        scan: { yawEdgesDeg: [-90, 90], pitchEdgesDeg: [-90, 90], keepPerBin: 3, minCoveredBins: 1 },
+      }),
+    };
     let server = await start(dataDir, env);
     const key = printedKey(server.output());
     let call = client(server.base, key);
@@ -145,6 +156,11 @@ describe('crash safety: SIGKILL during imports and uploads', () => {
 
     const answeredFaces: string[] = [];
     const answeredPeople: string[] = [];
+    const answeredCheckIns: string[] = [];
+    const completedEnrollments: string[] = [];
+    // People to check in by hand during the bursts (each twice: the second must be refused, 409).
+    const attendees: string[] = [];
+    for (let i = 0; i < 20; i++) attendees.push((await call('POST', '/api/v1/people', { name: `Attendee ${i}` })).json.id as string);
     for (let round = 0; round < 2; round++) {
       // An import of many rows (new people whose faces are mostly duplicates of Anna: created and
       // refused in one unit of work), face uploads, and person creations, all at once; then SIGKILL.
@@ -154,7 +170,7 @@ describe('crash safety: SIGKILL during imports and uploads', () => {
         work.push(
           call('POST', `/api/v1/people/${anna.id}/faces?allowDuplicate=true`, { images: [b64(i % 2 ? fx.a2 : fx.a3)] })
             .then((r) => {
-              if (r.status === 201) for (const res of r.json.results as Json[]) if (res.status === 'added') answeredFaces.push(res.template.id as string);
+              if (r.status === 201) for (const res of r.json.results as Json[]) if (res.status === 'added') answeredFaces.push(res.face.id as string);
             })
             .catch(() => undefined),
           call('POST', '/api/v1/people', { name: `Burst ${round}-${i}` })
@@ -164,7 +180,39 @@ describe('crash safety: SIGKILL during imports and uploads', () => {
             .catch(() => undefined),
         );
       }
-      await new Promise((r) => setTimeout(r, 700 + round * 400));
+      // Enrollments: start, two frames, complete (person + templates in one commit).
+      for (let e = 0; e < 4; e++) {
+        work.push(
+          (async () => {
+            const started = await call('POST', '/api/v1/enrollments', { employee_code: `enr-${round}-${e}`, full_name: `Enrolled ${round}-${e}`, allowDuplicate: true });
+            if (started.status !== 201) return;
+            for (const frame of [fx.a1, fx.a2]) await call('POST', `/api/v1/enrollments/${started.json.id}/frames`, { image: b64(frame) });
+            const done = await call('POST', `/api/v1/enrollments/${started.json.id}/complete`);
+            if (done.status === 200 && done.json.status === 'complete') completedEnrollments.push(done.json.personId as string);
+          })().catch(() => undefined),
+        );
+      }
+      // A check-in burst: every attendee not yet in, twice at once.
+      for (const personId of attendees) {
+        for (let k = 0; k < 2; k++) {
+          work.push(
+            call('POST', '/api/v1/attendance/mark', { personId })
+              .then((r) => {
+                if (r.status === 201) answeredCheckIns.push(r.json.id as string);
+              })
+              .catch(() => undefined),
+          );
+        }
+      }
+      // Kill once image work is under way and has answered something (round 0: a face upload,
+      // round 1: an enrollment), or after 15 s: the rest is then mid-flight.
+      const facesBefore = answeredFaces.length;
+      const enrolledBefore = completedEnrollments.length;
+      const deadline = Date.now() + 15_000;
+      while (Date.now() < deadline && (round === 0 ? answeredFaces.length === facesBefore : completedEnrollments.length === enrolledBefore)) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await new Promise((r) => setTimeout(r, 150));
       server.proc.kill('SIGKILL');
       await server.exited;
       await Promise.allSettled(work);
@@ -173,18 +221,31 @@ describe('crash safety: SIGKILL during imports and uploads', () => {
       call = client(server.base, key);
       const status = await call('GET', '/api/v1/gallery/status?check=true');
       expect(status.status).toBe(200);
-      expect(status.json.lastCheck?.inStep ?? status.json.inStep).not.toBe(false);
+      expect(status.json.lastCheck.inStep).toBe(true);
       const faces = (await call('GET', `/api/v1/people/${anna.id}/faces`)).json.items as Json[];
       const ids = new Set(faces.map((f) => f.id as string));
       for (const id of answeredFaces) expect([id, ids.has(id)]).toEqual([id, true]);
       for (const id of answeredPeople) expect((await call('GET', `/api/v1/people/${id}`)).status).toBe(200);
-      // No imported person without a face: import rows are person + faces in one commit.
+      // Check-ins: every answered one is there, and nobody is in twice.
+      for (const id of answeredCheckIns) expect([id, (await call('GET', `/api/v1/attendance/logs/${id}`)).status]).toEqual([id, 200]);
+      const logs = (await call('GET', '/api/v1/attendance/logs?limit=1000')).json.items as Json[];
+      const perPerson = new Map<string, number>();
+      for (const l of logs) perPerson.set(l.personId as string, (perPerson.get(l.personId as string) ?? 0) + 1);
+      expect([...perPerson.values()].filter((n) => n > 1)).toEqual([]);
+      for (const id of completedEnrollments) expect([id, (await call('GET', `/api/v1/people/${id}`)).status]).toEqual([id, 200]);
+      // No imported or enrolled person without a face: each is person + faces in one commit.
       const people = (await call('GET', '/api/v1/people?limit=1000')).json.items as Json[];
-      for (const p of people.filter((x) => typeof x.externalId === 'string' && x.externalId.startsWith('r'))) {
+      for (const p of people.filter((x) => typeof x.externalId === 'string' && /^(r|enr-)/.test(x.externalId))) {
         const n = ((await call('GET', `/api/v1/people/${p.id}/faces`)).json.items as Json[]).length;
         expect([p.externalId, n > 0]).toEqual([p.externalId, true]);
       }
     }
+    // The bursts really ran (a kill before any answer would prove nothing).
+    console.log(`crash test: answered ${answeredPeople.length} people, ${answeredFaces.length} faces, ${answeredCheckIns.length} check-ins, ${completedEnrollments.length} enrollments`);
+    expect(answeredPeople.length).toBeGreaterThan(0);
+    expect(answeredCheckIns.length).toBeGreaterThan(0);
+    expect(answeredFaces.length).toBeGreaterThan(0);
+    expect(completedEnrollments.length).toBeGreaterThan(0);
     server.proc.kill('SIGTERM');
     await server.exited;
   });
