@@ -1,7 +1,8 @@
 import type { ComponentChildren } from 'preact';
-import { useEffect, useRef } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { api, errorText } from './api.ts';
 
-/* Small shared pieces: a modal dialog, an error line, time formatting. */
+/* Small shared pieces: a modal dialog, an error line, a form's submit/cancel row, a reloadable list, time formatting. */
 
 /** A modal on the native <dialog>: focus is trapped by the browser, Escape closes it. */
 export function Modal({ title, onClose, children }: { title: string; onClose: () => void; children: ComponentChildren }) {
@@ -25,6 +26,53 @@ export function ErrorLine({ error }: { error: string | null }) {
       {error}
     </p>
   );
+}
+
+/** The foot of a dialog form: its error, then the submit button and Cancel. */
+export function FormActions({
+  error,
+  onCancel,
+  children,
+  kind = 'primary',
+  disabled,
+}: {
+  error: string | null;
+  onCancel: () => void;
+  /** The submit button's label. */
+  children: ComponentChildren;
+  kind?: 'primary' | 'danger';
+  disabled?: boolean;
+}) {
+  return (
+    <>
+      <ErrorLine error={error} />
+      <div class="buttons">
+        <button type="submit" class={kind} disabled={disabled}>
+          {children}
+        </button>
+        <button type="button" onClick={onCancel}>
+          Cancel
+        </button>
+      </div>
+    </>
+  );
+}
+
+/**
+ * GET a `{ items }` list and fetch it again when the url changes or `reload()` is called. items stays null until the
+ * first answer; a failed fetch sets error (a later success does not clear it: the caller's action may have set it).
+ */
+export function useItems<T>(url: string) {
+  const [items, setItems] = useState<T[] | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [generation, setGeneration] = useState(0);
+  useEffect(() => {
+    api
+      .get<{ items: T[] }>(url)
+      .then((r) => setItems(r.items))
+      .catch((err) => setError(errorText(err)));
+  }, [url, generation]);
+  return { items, error, setError, reload: () => setGeneration((n) => n + 1) };
 }
 
 export function formatTime(ms: number | string | null | undefined): string {

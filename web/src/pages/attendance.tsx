@@ -1,7 +1,7 @@
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { api, errorText, type Person, type Session } from '../api.ts';
 import { DayChart } from '../chart.tsx';
-import { ErrorLine, formatClock, formatTime, isoDay, Modal } from '../ui.tsx';
+import { ErrorLine, formatClock, formatTime, FormActions, isoDay, Modal, useItems } from '../ui.tsx';
 
 /* Attendance (issue 6's API): today, a filtered date-range table with CSV export, a per-day chart, mark and revoke. */
 
@@ -266,15 +266,9 @@ function RevokeDialog({ row, onClose, onRevoked }: { row: CheckIn; onClose: () =
           Reason
           <input required maxLength={500} value={reason} onInput={(e) => setReason(e.currentTarget.value)} placeholder="e.g. this was someone else" />
         </label>
-        <ErrorLine error={error} />
-        <div class="buttons">
-          <button type="submit" class="danger">
-            Revoke
-          </button>
-          <button type="button" onClick={onClose}>
-            Cancel
-          </button>
-        </div>
+        <FormActions error={error} onCancel={onClose} kind="danger">
+          Revoke
+        </FormActions>
       </form>
     </Modal>
   );
@@ -326,15 +320,9 @@ function MarkDialog({ onClose, onMarked }: { onClose: () => void; onMarked: () =
           Note (why by hand)
           <input maxLength={500} value={note} onInput={(e) => setNote(e.currentTarget.value)} />
         </label>
-        <ErrorLine error={error} />
-        <div class="buttons">
-          <button type="submit" class="primary" disabled={!personId}>
-            Mark present now
-          </button>
-          <button type="button" onClick={onClose}>
-            Cancel
-          </button>
-        </div>
+        <FormActions error={error} onCancel={onClose} disabled={!personId}>
+          Mark present now
+        </FormActions>
       </form>
     </Modal>
   );
@@ -342,19 +330,11 @@ function MarkDialog({ onClose, onMarked }: { onClose: () => void; onMarked: () =
 
 /** One person's check-ins (used on the person page). */
 export function AttendanceHistory({ personId }: { personId: string; session: Session }) {
-  const [rows, setRows] = useState<CheckIn[] | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const [reload, setReload] = useState(0);
-  useEffect(() => {
-    api
-      .get<{ items: CheckIn[] }>(`/api/v1/attendance/people/${personId}?limit=100&includeRevoked=true`)
-      .then((r) => setRows(r.items))
-      .catch((err) => setError(errorText(err)));
-  }, [personId, reload]);
+  const { items: rows, error, reload } = useItems<CheckIn>(`/api/v1/attendance/people/${personId}?limit=100&includeRevoked=true`);
   return (
     <>
       <ErrorLine error={error} />
-      {rows && <CheckInTable rows={rows} onChanged={() => setReload((n) => n + 1)} />}
+      {rows && <CheckInTable rows={rows} onChanged={reload} />}
       {rows && rows.length > 0 && <p class="muted small-text">Last check-in {formatTime(rows[0]!.checkInAt)}</p>}
     </>
   );

@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, errorText, type FacegateEvent, type Session } from '../api.ts';
 import { useEventSocket } from '../events-socket.ts';
-import { ErrorLine, formatClock, formatTime, Modal } from '../ui.tsx';
+import { ErrorLine, formatClock, formatTime, FormActions, Modal, useItems } from '../ui.tsx';
 
 /* Live: every camera with its last processed frame and faces, the event stream, sessions, camera management. */
 
@@ -189,24 +189,16 @@ function LiveFrame({ cameraId }: { cameraId: string }) {
 }
 
 function Sessions({ cameras }: { cameras: Camera[] }) {
-  const [items, setItems] = useState<RecSession[]>([]);
+  const { items, error, setError, reload } = useItems<RecSession>('/api/v1/sessions?limit=20');
   const [cameraId, setCameraId] = useState('');
   const [label, setLabel] = useState('');
   const [report, setReport] = useState<SessionReport | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const [reload, setReload] = useState(0);
-  useEffect(() => {
-    api
-      .get<{ items: RecSession[] }>('/api/v1/sessions?limit=20')
-      .then((r) => setItems(r.items))
-      .catch((err) => setError(errorText(err)));
-  }, [reload]);
   const start = async (e: Event): Promise<void> => {
     e.preventDefault();
     try {
       await api.post('/api/v1/sessions', { cameraId, label: label.trim() || null });
       setLabel('');
-      setReload((n) => n + 1);
+      reload();
     } catch (err) {
       setError(errorText(err));
     }
@@ -214,7 +206,7 @@ function Sessions({ cameras }: { cameras: Camera[] }) {
   const stop = async (s: RecSession): Promise<void> => {
     try {
       setReport(await api.post<SessionReport>(`/api/v1/sessions/${s.id}/stop`));
-      setReload((n) => n + 1);
+      reload();
     } catch (err) {
       setError(errorText(err));
     }
@@ -251,7 +243,7 @@ function Sessions({ cameras }: { cameras: Camera[] }) {
       </form>
       <ErrorLine error={error} />
       <ul class="plain-list">
-        {items.map((s) => (
+        {(items ?? []).map((s) => (
           <li key={s.id}>
             <button type="button" class="link" onClick={() => void open(s)}>
               {s.label ?? s.id.slice(0, 8)}
@@ -339,15 +331,9 @@ function AddCamera({ onClose, onAdded }: { onClose: () => void; onAdded: () => v
           Max fps (optional)
           <input type="number" min={0.1} max={240} step={0.1} value={maxFps} onInput={(e) => setMaxFps(e.currentTarget.value)} />
         </label>
-        <ErrorLine error={error} />
-        <div class="buttons">
-          <button type="submit" class="primary">
-            Add
-          </button>
-          <button type="button" onClick={onClose}>
-            Cancel
-          </button>
-        </div>
+        <FormActions error={error} onCancel={onClose}>
+          Add
+        </FormActions>
       </form>
     </Modal>
   );

@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { api, errorText, type Person } from '../api.ts';
-import { ErrorLine, Modal } from '../ui.tsx';
+import { ErrorLine, FormActions, Modal } from '../ui.tsx';
 
 export interface PersonFields {
   name: string;
@@ -86,15 +86,9 @@ export function PersonForm({
           <input name="photos" type="file" accept="image/jpeg,image/png,image/webp" multiple onChange={(e) => setPhotos([...(e.currentTarget.files ?? [])])} />
         </label>
       )}
-      <ErrorLine error={error} />
-      <div class="buttons">
-        <button type="submit" class="primary" disabled={busy}>
-          {busy ? 'Saving…' : submitLabel}
-        </button>
-        <button type="button" onClick={onCancel}>
-          Cancel
-        </button>
-      </div>
+      <FormActions error={error} onCancel={onCancel} disabled={busy}>
+        {busy ? 'Saving…' : submitLabel}
+      </FormActions>
     </form>
   );
 }

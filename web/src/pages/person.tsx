@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, ApiError, errorText, type Face, type Person, type Session } from '../api.ts';
 import { navigate } from '../router.ts';
-import { ErrorLine, Modal } from '../ui.tsx';
+import { ErrorLine, FormActions, Modal } from '../ui.tsx';
 import { Webcam } from '../webcam.tsx';
 import { DeletePersonDialog, PersonForm, type PersonFields } from './person-form.tsx';
 import { AttendanceHistory } from './attendance.tsx';
@@ -189,15 +189,9 @@ function UploadFaces({ personId, onDone, onClose }: { personId: string; onDone: 
           Photos (JPEG, PNG or WebP; one face each)
           <input type="file" name="photos" accept="image/jpeg,image/png,image/webp" multiple required onChange={(e) => setFiles([...(e.currentTarget.files ?? [])])} />
         </label>
-        <ErrorLine error={error} />
-        <div class="buttons">
-          <button type="submit" class="primary" disabled={busy || files.length === 0}>
-            {busy ? 'Adding…' : 'Add'}
-          </button>
-          <button type="button" onClick={onClose}>
-            Cancel
-          </button>
-        </div>
+        <FormActions error={error} onCancel={onClose} disabled={busy || files.length === 0}>
+          {busy ? 'Adding…' : 'Add'}
+        </FormActions>
       </form>
     </Modal>
   );
@@ -221,15 +215,9 @@ function UrlFace({ personId, onDone, onClose }: { personId: string; onDone: (a: 
           Photo URL (http or https; the server fetches it)
           <input type="url" required value={url} onInput={(e) => setUrl(e.currentTarget.value)} />
         </label>
-        <ErrorLine error={error} />
-        <div class="buttons">
-          <button type="submit" class="primary">
-            Add
-          </button>
-          <button type="button" onClick={onClose}>
-            Cancel
-          </button>
-        </div>
+        <FormActions error={error} onCancel={onClose}>
+          Add
+        </FormActions>
       </form>
     </Modal>
   );

@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, errorText, type Session } from '../api.ts';
-import { ErrorLine, formatTime } from '../ui.tsx';
+import { ErrorLine, formatTime, useItems } from '../ui.tsx';
 
 /* Settings and system: thresholds (with what eval recommends), status and counters, API keys, users. */
 
@@ -164,18 +164,10 @@ export function SettingsPage({ session }: { session: Session }) {
 }
 
 function Users() {
-  const [users, setUsers] = useState<User[]>([]);
+  const { items: users, error, setError, reload } = useItems<User>('/api/v1/users');
   const [name, setName] = useState('');
   const [role, setRole] = useState('operator');
   const [password, setPassword] = useState('');
-  const [error, setError] = useState<string | null>(null);
-  const [reload, setReload] = useState(0);
-  useEffect(() => {
-    api
-      .get<{ items: User[] }>('/api/v1/users')
-      .then((r) => setUsers(r.items))
-      .catch((err) => setError(errorText(err)));
-  }, [reload]);
   const create = async (e: Event): Promise<void> => {
     e.preventDefault();
     try {
@@ -183,7 +175,7 @@ function Users() {
       setName('');
       setPassword('');
       setError(null);
-      setReload((n) => n + 1);
+      reload();
     } catch (err) {
       setError(errorText(err));
     }
@@ -191,7 +183,7 @@ function Users() {
   const remove = async (u: User): Promise<void> => {
     if (!confirm(`Delete user ${u.name}? Their sessions end now.`)) return;
     await api.del(`/api/v1/users/${u.id}`).catch((err) => setError(errorText(err)));
-    setReload((n) => n + 1);
+    reload();
   };
   return (
     <section aria-labelledby="users-title" class="card">
@@ -218,7 +210,7 @@ function Users() {
       </form>
       <ErrorLine error={error} />
       <ul class="plain-list">
-        {users.map((u) => (
+        {(users ?? []).map((u) => (
           <li key={u.id}>
             <strong>{u.name}</strong> <span class="muted">{u.role} · last sign-in {formatTime(u.lastLoginAt)}</span>
             {u.lockedUntil && u.lockedUntil > Date.now() && <span class="tag bad">locked</span>}{' '}
@@ -233,25 +225,17 @@ function Users() {
 }
 
 function Keys() {
-  const [keys, setKeys] = useState<ApiKey[]>([]);
+  const { items: keys, error, setError, reload } = useItems<ApiKey>('/api/v1/keys');
   const [name, setName] = useState('');
   const [scope, setScope] = useState('device');
   const [created, setCreated] = useState<string | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const [reload, setReload] = useState(0);
-  useEffect(() => {
-    api
-      .get<{ items: ApiKey[] }>('/api/v1/keys')
-      .then((r) => setKeys(r.items))
-      .catch((err) => setError(errorText(err)));
-  }, [reload]);
   const create = async (e: Event): Promise<void> => {
     e.preventDefault();
     try {
       const k = await api.post<{ key: string }>('/api/v1/keys', { name: name.trim(), scopes: [scope] });
       setCreated(k.key);
       setName('');
-      setReload((n) => n + 1);
+      reload();
     } catch (err) {
       setError(errorText(err));
     }
@@ -259,7 +243,7 @@ function Keys() {
   const revoke = async (k: ApiKey): Promise<void> => {
     if (!confirm(`Revoke ${k.name}? Devices using it stop working now.`)) return;
     await api.del(`/api/v1/keys/${k.id}`).catch((err) => setError(errorText(err)));
-    setReload((n) => n + 1);
+    reload();
   };
   return (
     <section aria-labelledby="keys-title" class="card">
@@ -300,7 +284,7 @@ function Keys() {
           </tr>
         </thead>
         <tbody>
-          {keys.map((k) => (
+          {(keys ?? []).map((k) => (
             <tr key={k.id} class={k.revokedAt ? 'revoked' : ''}>
               <td>{k.name}</td>
               <td>{k.scopes.join(', ')}</td>
