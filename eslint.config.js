@@ -40,6 +40,11 @@ export default tseslint.config(
     },
   },
   {
+    // The web UI runs in the browser.
+    files: ['web/**'],
+    languageOptions: { globals: { ...globals.browser } },
+  },
+  {
     files: ['**/*.test.ts', 'test/**', 'bench/**', 'e2e/**', 'scripts/**'],
     rules: { '@typescript-eslint/no-non-null-assertion': 'off' },
   },

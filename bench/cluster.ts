@@ -33,15 +33,7 @@ import { FR_FEATURE_MODEL_ID } from '../src/vision/onnx/embedder.ts';
 import { loadFaceFixtures } from '../test/api/face-fixtures.ts';
 import { client, createKey, type Json } from '../test/api/test-app.ts';
 import { createClusterDatabase, postgresProblem, startNode, type NodeProcess } from '../test/cluster/cluster-fixtures.ts';
-import { median, printTable, quantile, writeResults } from './report.ts';
-
-function option(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i < 0) return fallback;
-  const value = Number(process.argv[i + 1]);
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} needs a positive number`);
-  return value;
-}
+import { median, option, printTable, quantile, writeResults } from './report.ts';
 
 const TEMPLATES = option('templates', 100_000);
 const SAMPLES = option('samples', 60);

@@ -31,17 +31,12 @@ import type { Point } from '../src/domain/types.ts';
 import { EnrollmentService } from '../src/services/enrollment.service.ts';
 import { augmentImage } from '../src/vision/augment.ts';
 import { calibratedThresholds } from '../src/vision/engine-factory.ts';
-import { printTable, writeResults } from './report.ts';
+import { option, printTable, writeResults } from './report.ts';
 
 const DATASETS = process.env.FACEGATE_DATASETS ?? projectPath('../shared/datasets');
 const POSE_DIR = join(DATASETS, 'pose');
 const ENROLLED = ['person01', 'person02', 'person03', 'person04', 'person05', 'person06', 'person07'];
 const IMPOSTORS = ['person08', 'person09', 'person10'];
-
-function option(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i < 0 ? fallback : Number(process.argv[i + 1]);
-}
 
 interface Photo {
   person: string;

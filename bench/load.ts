@@ -21,15 +21,7 @@ import WebSocket from 'ws';
 import { cropFace } from '../test/api/face-fixtures.ts';
 import { DEMO_FACES, swayingFaceFrames } from '../test/api/frame-fixtures.ts';
 import { printedKey, startChildServer } from '../test/trust/child-server.ts';
-import { printTable, quantile, writeResults } from './report.ts';
-
-function option(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i < 0) return fallback;
-  const value = Number(process.argv[i + 1]);
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} needs a positive number`);
-  return value;
-}
+import { mb, option, printTable, quantile, sleep, slope, writeResults } from './report.ts';
 
 const SECONDS = option('seconds', 600);
 const STREAMS = option('streams', 50);
@@ -38,23 +30,9 @@ const REST_CLIENTS = option('rest-clients', 4);
 const WORKERS = option('workers', 2);
 const WARM_UP_S = Math.min(30, SECONDS / 4);
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
-const mb = (bytes: number) => Math.round((bytes / 1024 / 1024) * 10) / 10;
-
 function rssOf(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) * 1024 : 0;
-}
-
-/** Least-squares slope of y over x. */
-function slope(points: Array<[number, number]>): number {
-  const n = points.length;
-  if (n < 2) return 0;
-  const mx = points.reduce((s, p) => s + p[0], 0) / n;
-  const my = points.reduce((s, p) => s + p[1], 0) / n;
-  const num = points.reduce((s, p) => s + (p[0] - mx) * (p[1] - my), 0);
-  const den = points.reduce((s, p) => s + (p[0] - mx) ** 2, 0);
-  return den === 0 ? 0 : num / den;
 }
 
 async function main(): Promise<void> {

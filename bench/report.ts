@@ -2,6 +2,31 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { projectPath } from '../src/config/paths.ts';
 
+/** `--name N` from the command line: a positive number, or fallback when the option is not given. */
+export function option(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  if (i < 0) return fallback;
+  const value = Number(process.argv[i + 1]);
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} needs a positive number`);
+  return value;
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, Math.max(0, ms)));
+
+/** Bytes as MiB with one decimal. */
+export const mb = (bytes: number): number => Math.round((bytes / 1024 / 1024) * 10) / 10;
+
+/** Least-squares slope of y over x ([x, y] points); NaN with fewer than two points or no spread in x. */
+export function slope(points: Array<[number, number]>): number {
+  const n = points.length;
+  if (n < 2) return Number.NaN;
+  const mx = points.reduce((s, p) => s + p[0], 0) / n;
+  const my = points.reduce((s, p) => s + p[1], 0) / n;
+  const sxy = points.reduce((s, p) => s + (p[0] - mx) * (p[1] - my), 0);
+  const sxx = points.reduce((s, p) => s + (p[0] - mx) ** 2, 0);
+  return sxx > 0 ? sxy / sxx : Number.NaN;
+}
+
 /** Median of a list of numbers (NaN for an empty list). */
 export function median(values: number[]): number {
   if (values.length === 0) return Number.NaN;

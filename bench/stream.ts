@@ -30,17 +30,9 @@ import { CosineGalleryScorer, identityPolicyFor, RecognitionService } from '../s
 import { calibratedThresholds, embeddingModelIdFor } from '../src/vision/engine-factory.ts';
 import { cropFace } from '../test/api/face-fixtures.ts';
 import { DEMO_FACES, emptyFrame, FRAME_HEIGHT, FRAME_WIDTH, photoFrame } from '../test/api/frame-fixtures.ts';
-import { median, printTable, quantile, writeResults } from './report.ts';
+import { mb, median, option, printTable, quantile, sleep, slope, writeResults } from './report.ts';
 
 // ---- options ----
-
-function option(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i < 0) return fallback;
-  const value = Number(process.argv[i + 1]);
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} needs a positive number`);
-  return value;
-}
 
 const SECONDS = option('seconds', 60);
 const CAPACITY_SECONDS = option('capacity-seconds', 15);
@@ -50,9 +42,6 @@ const NAIVE_FRAMES = option('naive-frames', Math.round(SECONDS * INPUT_FPS));
 const WARM_UP_S = Math.min(10, SECONDS / 4);
 const ROUNDS = 3;
 const DATASETS = process.env.FACEGATE_DATASETS ?? projectPath('../shared/datasets');
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
-const mb = (bytes: number) => Math.round((bytes / 1024 / 1024) * 10) / 10;
 
 // ---- frames ----
 
@@ -173,16 +162,6 @@ interface RssSample {
 }
 
 /** Least-squares slope of y over x. */
-function slope(points: { x: number; y: number }[]): number {
-  const n = points.length;
-  if (n < 2) return Number.NaN;
-  const mx = points.reduce((s, p) => s + p.x, 0) / n;
-  const my = points.reduce((s, p) => s + p.y, 0) / n;
-  const sxy = points.reduce((s, p) => s + (p.x - mx) * (p.y - my), 0);
-  const sxx = points.reduce((s, p) => s + (p.x - mx) ** 2, 0);
-  return sxx > 0 ? sxy / sxx : Number.NaN;
-}
-
 function majority(values: (string | null)[]): string | null {
   const counts = new Map<string | null, number>();
   for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1);
@@ -403,7 +382,7 @@ async function main(): Promise<void> {
 
     const streamRss = rss.filter((s) => s.tS >= streamStartS && s.tS <= streamEndS);
     const afterWarmUp = streamRss.filter((s) => s.tS >= streamStartS + WARM_UP_S);
-    const rssSlopeMbPerMin = slope(afterWarmUp.map((s) => ({ x: s.tS / 60, y: s.rssMb })));
+    const rssSlopeMbPerMin = slope(afterWarmUp.map((s): [number, number] => [s.tS / 60, s.rssMb]));
     const allRss = rss.map((s) => s.rssMb);
     const streamFps = results.length / streamSeconds;
 

@@ -20,6 +20,7 @@ import { CosineGalleryScorer, identityPolicyFor, RecognitionService } from './se
 import { SessionsService } from './services/sessions.service.ts';
 import { AttendanceService } from './services/attendance.service.ts';
 import { NegativeExamples } from './services/negative-examples.ts';
+import { UsersService } from './services/users.service.ts';
 import { trackVoteConfigFor } from './domain/track-identity.ts';
 import { fetchImage } from './sources/url-image.ts';
 import { migrateToLatest, openDatabase, type Store } from './store/index.ts';
@@ -159,6 +160,15 @@ export async function createServices(config: Config, log: (message: string) => v
   }
 }
 
+/** Web UI users and sessions over a store: the server and `facegate user` share it. */
+export function usersServiceFor(config: Config, store: Store, auth: AuthService = new AuthService(store.apiKeys)): UsersService {
+  return new UsersService(store.users, auth, {
+    sessionTtlMs: config.ui.sessionTtlHours * 3_600_000,
+    maxFailedLogins: config.ui.maxFailedLogins,
+    lockoutMs: config.ui.lockoutMinutes * 60_000,
+  });
+}
+
 export async function createApp(config: Config, log: (message: string) => void = () => {}): Promise<App> {
   const services = await createServices(config, log);
   const { store, vision, gallery, people, recognition, importer, classifier, negatives } = services;
@@ -240,6 +250,8 @@ export async function createApp(config: Config, log: (message: string) => void =
     if (firstKey) {
       log(`no API key existed, so an admin key was created. It is shown this once; keep it:\n\n    ${firstKey}\n`);
     }
+    const users = usersServiceFor(config, store, auth);
+    await users.pruneSessions();
     server = await buildServer({
       config,
       vision,
@@ -260,6 +272,7 @@ export async function createApp(config: Config, log: (message: string) => void =
         privacy: new PrivacyService(store),
         cluster,
         storage: { ping: () => store.ping(), writeProblem: () => store.writeProblem() },
+        users,
       },
       version: VERSION,
       startedAt: new Date(),

@@ -1,3 +1,4 @@
+import fastifyCookie from '@fastify/cookie';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import fastifyWebsocket from '@fastify/websocket';
@@ -16,8 +17,11 @@ import type { ImportService } from '../services/import.service.ts';
 import type { PeopleService } from '../services/people.service.ts';
 import type { RecognitionService } from '../services/recognition.service.ts';
 import type { SessionsService } from '../services/sessions.service.ts';
+import type { UsersService } from '../services/users.service.ts';
 import type { VisionPool } from '../vision/vision-pool.ts';
 import { installAuth, maskKeyInUrl } from './auth.ts';
+import { authRoutes } from './routes/auth.routes.ts';
+import { liveRoutes } from './routes/live.routes.ts';
 import { installErrorHandling } from './problem.ts';
 import { attendanceRoutes } from './routes/attendance.routes.ts';
 import { installHardening, prepareHardening } from './hardening.ts';
@@ -39,6 +43,7 @@ import { sessionsRoutes } from './routes/sessions.routes.ts';
 import { statusRoutes } from './routes/status.routes.ts';
 import { streamRoutes } from './routes/stream.routes.ts';
 import { systemRoutes, type StorageHealthSource } from './routes/system.routes.ts';
+import { webRoutes } from './routes/web.routes.ts';
 
 /** The Fastify instance routes are written against: zod schemas type requests and document responses. */
 export type ApiApp = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, ZodTypeProvider>;
@@ -62,6 +67,8 @@ export interface ApiServices {
   cluster?: ClusterStatusSource | null;
   /** The database, as the health check sees it (issue 8); absent in tests that build no store. */
   storage?: StorageHealthSource;
+  /** Web UI users and browser sessions. */
+  users: UsersService;
 }
 
 export interface ServerDeps {
@@ -92,6 +99,9 @@ const ROUTES: RouteModule[] = [
   auditRoutes,
   privacyRoutes,
   clusterRoutes,
+  authRoutes,
+  liveRoutes,
+  webRoutes,
 ];
 
 /** Builds the HTTP server with every route registered; the caller listens and closes it. */
@@ -122,7 +132,9 @@ export async function buildServer(deps: ServerDeps): Promise<ApiApp> {
   // server.close() waits for it forever). One registration serves every WebSocket route (events, stream).
   await app.register(fastifyWebsocket, { options: { maxPayload: deps.config.vision.image.maxBytes * 2 } });
   prepareHardening(app);
-  installAuth(app, deps.services.auth);
+  // Before auth: the session cookie is read in the auth hook.
+  await app.register(fastifyCookie);
+  installAuth(app, deps.services.auth, deps.services.users);
   await installHardening(app, deps.config.security);
   installAudit(app, deps.services.audit);
 

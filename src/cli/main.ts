@@ -8,6 +8,7 @@ import { registerEvalCommand } from './eval.ts';
 import { registerImportCommand } from './import.ts';
 import { registerMigrateCommand } from './migrate.ts';
 import { registerServeCommand } from './serve.ts';
+import { registerUserCommands } from './users.ts';
 import { registerVisionCommands } from './vision-commands.ts';
 
 const program = new Command()
@@ -25,6 +26,7 @@ registerVisionCommands(program);
 registerEvalCommand(program);
 registerBenchCommand(program);
 registerAttendanceCommand(program);
+registerUserCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -18,6 +18,11 @@ export function registerServeCommand(program: Command): void {
       const app = await createApp(config, (message) => console.log(`facegate: ${message}`));
       const address = await app.server.listen({ host: config.server.host, port: config.server.port });
       console.log(`facegate: listening on ${address} (${config.vision.workers} vision workers, engine ${config.vision.engine})`);
+      if (config.ui.enabled) {
+        const url = new URL(address);
+        if (url.hostname === '0.0.0.0' || url.hostname === '[::]') url.hostname = 'localhost';
+        console.log(`facegate: web UI at ${url.origin}/ (sign in with a user, or with the admin key printed above on a first start)`);
+      }
       // Graceful shutdown: stop accepting (new requests get 503 while closing), let in-flight requests
       // finish for trust.shutdownGraceMs, then cut what is left; close WebSockets, cameras, the event
       // outputs, the vision workers and the database (its WAL checkpointed); exit 0. A second signal exits at once.

@@ -481,6 +481,19 @@ const clusterSchema = z.strictObject({
   reconnectMaxMs: z.number().int().min(50).default(10_000),
 });
 
+const uiSchema = z.strictObject({
+  /** Serve the web UI (the static files built into web/dist) at `/`. */
+  enabled: z.boolean().default(true),
+  /** Folder of the built web UI, relative to the project. */
+  root: z.string().default('web/dist'),
+  /** How long a browser session lasts before signing in again, in hours. */
+  sessionTtlHours: z.number().positive().max(24 * 90).default(12),
+  /** Failed sign-ins in a row (per user, or per client address for key sign-ins) before a lockout. */
+  maxFailedLogins: z.number().int().min(1).max(100).default(5),
+  /** How long a lockout lasts, in minutes. */
+  lockoutMinutes: z.number().positive().max(24 * 60).default(15),
+});
+
 export const configSchema = z.strictObject({
   /** Folder for the embedded database and other state. */
   dataDir: z.string().default('data'),
@@ -502,6 +515,8 @@ export const configSchema = z.strictObject({
   security: securitySchema.default(securitySchema.parse({})),
   trust: trustSchema.default(trustSchema.parse({})),
   cluster: clusterSchema.default(clusterSchema.parse({})),
+  /** The web UI and its browser sign-in (users, sessions, lockout). */
+  ui: uiSchema.default(uiSchema.parse({})),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -536,6 +551,9 @@ function parseEnvValue(raw: string): Json {
   }
 }
 
+/** FACEGATE_* variables that are not config fields: the config file's path, `facegate user`'s password. */
+const NOT_CONFIG_VARIABLES = new Set(['FACEGATE_CONFIG', 'FACEGATE_PASSWORD']);
+
 /**
  * Turns FACEGATE_* variables into a partial config tree: `__` separates levels and each level is
  * UPPER_SNAKE for a camelCase key, so FACEGATE_VISION__MAX_FACES=5 sets vision.maxFaces.
@@ -555,7 +573,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Record<string, Json> {
   if (env.PORT) set(['server', 'port'], parseEnvValue(env.PORT));
   if (env.DATABASE_URL) set(['database', 'url'], env.DATABASE_URL);
   for (const [name, raw] of Object.entries(env)) {
-    if (!name.startsWith('FACEGATE_') || raw === undefined || name === 'FACEGATE_CONFIG') continue;
+    if (!name.startsWith('FACEGATE_') || raw === undefined || NOT_CONFIG_VARIABLES.has(name)) continue;
     const path = name.slice('FACEGATE_'.length).split('__').map(snakeToCamel);
     if (path.some((p) => p === '')) continue;
     set(path, parseEnvValue(raw));

@@ -12,6 +12,7 @@ import {
   type GuidedCaptureConfig,
   type ObservedFace,
 } from './enrollment.ts';
+import { projectFace3D } from './face3d.fixture.ts';
 import { seededRandom } from './random.ts';
 import type { Point } from './types.ts';
 
@@ -232,34 +233,14 @@ describe('ScanCoverage', () => {
 });
 
 describe('planar parallax', () => {
-  /** A rough 3D face: eyes and mouth at depth 0, the nose tip 30 units out, the outline 20 back. */
-  const FACE3D: [number, number, number][] = [
-    [-16, -18, 0],
-    [16, -18, 0],
-    [0, 0, 30],
-    [-12, 18, 0],
-    [12, 18, 0],
-    [-30, -5, -20],
-    [30, -5, -20],
-    [0, 35, -5],
-  ];
-  const project = (points: [number, number, number][], yawDeg: number): Point[] => {
-    const r = (yawDeg * Math.PI) / 180;
-    return points.map(([x, y, z]) => {
-      const xr = x * Math.cos(r) + z * Math.sin(r);
-      const zr = -x * Math.sin(r) + z * Math.cos(r);
-      const f = 500 / (500 + zr);
-      return { x: 100 + xr * f, y: 100 + y * f };
-    });
-  };
+  const project = (yawDeg: number, flat = false): Point[] => projectFace3D(yawDeg, { flat, center: 100, scale: 1 });
 
   it('a turned head leaves parallax; a turned photo of it does not', () => {
-    const head = homographyResidual(project(FACE3D, 0), project(FACE3D, 25));
-    const flat = FACE3D.map(([x, y]) => [x, y, 0] as [number, number, number]);
-    const photo = homographyResidual(project(flat, 0), project(flat, 25));
+    const head = homographyResidual(project(0), project(25));
+    const photo = homographyResidual(project(0, true), project(25, true));
     expect(head).toBeGreaterThan(0.05);
     expect(photo).toBeLessThan(1e-6);
-    const views = [0, 25, -25].map((yaw) => ({ yawDeg: yaw, pitchDeg: 0, landmarks5: project(FACE3D, yaw).slice(0, 5), landmarks: project(FACE3D, yaw) }));
+    const views = [0, 25, -25].map((yaw) => ({ yawDeg: yaw, pitchDeg: 0, landmarks5: project(yaw).slice(0, 5), landmarks: project(yaw) }));
     const assessed = assessParallax(views);
     expect(assessed.compared).toBe(2);
     expect(assessed.parallax!).toBeGreaterThan(0.05);

@@ -11,6 +11,8 @@ export interface Principal {
   keyName: string;
   scopes: ApiKeyScope[];
   level: AccessLevel;
+  /** Set when a web UI user signed in with a password (keyId is then `user:<id>`). */
+  userId?: string;
 }
 
 export function levelOf(scopes: readonly ApiKeyScope[]): AccessLevel {
@@ -55,6 +57,13 @@ export class AuthService {
 
   async revokeKey(id: string): Promise<void> {
     if (!(await this.keys.revoke(id))) throw new AppError('key_not_found', 404, `no active API key ${id}`);
+  }
+
+  /** The principal for a key by id (a browser session signed in with a key), or undefined when it is gone or revoked. */
+  async principalForKeyId(id: string): Promise<Principal | undefined> {
+    const record = await this.keys.get(id);
+    if (!record || record.revokedAt !== null) return undefined;
+    return { keyId: record.id, keyName: record.name, scopes: record.scopes, level: levelOf(record.scopes) };
   }
 
   /** The principal for a presented key, or undefined when it is unknown or revoked. */

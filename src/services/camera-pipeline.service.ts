@@ -139,6 +139,8 @@ interface CameraRun {
   votes: TrackIdentityVote;
   tracks: Map<string, TrackState>;
   listeners: Set<ResultListener>;
+  /** The last processed frame with its result (the web UI's live view). */
+  lastView: { frame: Uint8Array; result: RecognitionResultMessage } | null;
   abort: AbortController;
   loop: Promise<void>;
   /** Tracking runs strictly in frame order through this chain. */
@@ -321,6 +323,11 @@ export class CameraPipeline implements FramePipeline {
     return this.runs.get(cameraId)?.tracker.tracks() ?? [];
   }
 
+  /** The last processed frame of a camera and its result, if any (for the web UI's live view). */
+  lastView(cameraId: string): { frame: Uint8Array; result: RecognitionResultMessage } | null {
+    return this.runs.get(cameraId)?.lastView ?? null;
+  }
+
   cameraIds(): string[] {
     return [...this.runs.keys()].sort();
   }
@@ -354,6 +361,7 @@ export class CameraPipeline implements FramePipeline {
       votes: new TrackIdentityVote(this.voteConfig),
       tracks: new Map(),
       listeners: new Set(),
+      lastView: null,
       abort: new AbortController(),
       loop: Promise.resolve(),
       order: Promise.resolve(),
@@ -561,6 +569,7 @@ export class CameraPipeline implements FramePipeline {
     run.latencyCount++;
     this.metrics.latency.observe({ camera: run.cameraId }, latencyMs / 1000);
     run.lastActivityMs = now;
+    run.lastView = { frame: frame.bytes, result };
     for (const listener of run.listeners) {
       try {
         listener(result);

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { configSchema } from '../config/config.ts';
+import { projectFace3D } from '../domain/face3d.fixture.ts';
 import type { Point } from '../domain/types.ts';
 import { EventBus } from '../events/event-bus.ts';
 import type { AnyFacegateEvent } from '../events/event-map.ts';
@@ -29,27 +30,8 @@ function unit(...values: number[]): Float32Array {
   return v.map((x) => x / norm);
 }
 
-/** A rough 3D face (eyes and mouth at depth 0, nose out, outline back), projected at a yaw; flat = all at depth 0. */
-const FACE3D: [number, number, number][] = [
-  [-16, -18, 0],
-  [16, -18, 0],
-  [0, 0, 30],
-  [-12, 18, 0],
-  [12, 18, 0],
-  [-30, -5, -20],
-  [30, -5, -20],
-  [0, 35, -5],
-];
-function project(yawDeg: number, flat: boolean): Point[] {
-  const r = (yawDeg * Math.PI) / 180;
-  return FACE3D.map(([x, y, z0]) => {
-    const z = flat ? 0 : z0;
-    const xr = x * Math.cos(r) + z * Math.sin(r);
-    const zr = -x * Math.sin(r) + z * Math.cos(r);
-    const f = 500 / (500 + zr);
-    return { x: 200 + xr * f * 3, y: 200 + y * f * 3 };
-  });
-}
+/** The synthetic head's landmarks at a yaw, in a 400 px frame; flat = a photo of it. */
+const project = (yawDeg: number, flat: boolean): Point[] => projectFace3D(yawDeg, { flat, center: 200, scale: 3 });
 
 function face(yawDeg: number, pitchDeg: number, options: { flat?: boolean } = {}): AnalyzedFace {
   const landmarks = project(yawDeg, options.flat === true);

@@ -145,6 +145,17 @@ export function poseLabel(pose: Pick<HeadPose, 'yawDeg' | 'pitchDeg'>): 'frontal
 
 const round = (value: number, digits: number): number => Number(value.toFixed(digits));
 
+/** The refusal of a face that already belongs to someone else (one wording for single adds and whole enrollments). */
+function duplicateRefusal(personId: string, similarity: number) {
+  return {
+    status: 'refused' as const,
+    reason: 'duplicate' as const,
+    message: `this face already belongs to person ${personId} (similarity ${similarity.toFixed(3)})`,
+    duplicateOf: personId,
+    similarity: round(similarity, 4),
+  };
+}
+
 export function summarizeFace(face: AnalyzedFace): FaceSummary {
   return {
     box: { x: round(face.box.x, 1), y: round(face.box.y, 1), width: round(face.box.width, 1), height: round(face.box.height, 1) },
@@ -248,14 +259,7 @@ export class PeopleService {
         if (duplicate.duplicate && (!worst || duplicate.similarity > worst.similarity)) worst = { personId: duplicate.personId, similarity: duplicate.similarity, faceIndex };
       });
       if (worst && options.allowDuplicate !== true) {
-        return {
-          status: 'refused',
-          reason: 'duplicate',
-          message: `this face already belongs to person ${worst.personId} (similarity ${worst.similarity.toFixed(3)})`,
-          duplicateOf: worst.personId,
-          similarity: round(worst.similarity, 4),
-          faceIndex: worst.faceIndex,
-        };
+        return { ...duplicateRefusal(worst.personId, worst.similarity), faceIndex: worst.faceIndex };
       }
       let person: Person;
       if ('personId' in target) {
@@ -393,14 +397,7 @@ export class PeopleService {
       override: options.allowDuplicate === true,
     });
     if (duplicate.duplicate && !duplicate.overridden) {
-      return {
-        status: 'refused',
-        reason: 'duplicate',
-        message: `this face already belongs to person ${duplicate.personId} (similarity ${duplicate.similarity.toFixed(3)})`,
-        duplicateOf: duplicate.personId,
-        similarity: round(duplicate.similarity, 4),
-        face: summary,
-      };
+      return { ...duplicateRefusal(duplicate.personId, duplicate.similarity), face: summary };
     }
     const template = await tx.templates.add({
       personId,

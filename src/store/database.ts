@@ -19,6 +19,7 @@ import { SessionsRepository } from './sessions.repository.ts';
 import type { RepositoryContext } from './repository-context.ts';
 import type { Database, Dialect } from './schema.ts';
 import { TemplatesRepository } from './templates.repository.ts';
+import { UsersRepository } from './users.repository.ts';
 
 /** The repositories, bound either to the store's connection or to one transaction. */
 export interface Repositories {
@@ -34,6 +35,7 @@ export interface Repositories {
   readonly audit: AuditRepository;
   /** Several nodes on one PostgreSQL (issue 9): event id blocks, camera leases, heartbeats, NOTIFY. */
   readonly cluster: ClusterRepository;
+  readonly users: UsersRepository;
 }
 
 export interface Store extends Repositories {
@@ -228,6 +230,7 @@ function repositories(ctx: RepositoryContext): Repositories {
     attendance: new AttendanceRepository(ctx),
     audit: new AuditRepository(ctx),
     cluster: new ClusterRepository(ctx),
+    users: new UsersRepository(ctx),
   };
 }
 

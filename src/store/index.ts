@@ -38,3 +38,5 @@ export type { AuditRepository, AuditEntry, NewAuditEntry, AuditQuery } from './a
 export * from './types.ts';
 export { CLUSTER_CHANNELS, NOTIFY_MAX_BYTES, type ClusterRepository, type CameraLease, type ClusterNodeRecord } from './cluster.repository.ts';
 export { PgListener, type PgListenerOptions } from './pg-listener.ts';
+export type { UsersRepository, User, UserRole, UserRecord, LoginSession } from './users.repository.ts';
+export { USER_ROLES } from './users.repository.ts';

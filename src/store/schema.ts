@@ -194,6 +194,31 @@ export interface Database {
   audit_log: AuditLogTable;
   camera_leases: CameraLeasesTable;
   cluster_nodes: ClusterNodesTable;
+  users: UsersTable;
+  login_sessions: LoginSessionsTable;
 }
 
 export type Dialect = 'sqlite' | 'postgres';
+
+export interface UsersTable {
+  id: string;
+  name: string;
+  /** scrypt$N$r$p$salt$hash (base64), see services/password.ts. */
+  password_hash: string;
+  /** 'admin' | 'operator' */
+  role: string;
+  failed_logins: number;
+  locked_until: number | null;
+  created_at: number;
+  last_login_at: number | null;
+}
+
+export interface LoginSessionsTable {
+  /** SHA-256 (hex) of the cookie token. */
+  token_hash: string;
+  user_id: string | null;
+  api_key_id: string | null;
+  csrf_token: string;
+  created_at: number;
+  expires_at: number;
+}

@@ -16,7 +16,21 @@ import { client, createKey, startTestApp, type TestApp } from './test-app.ts';
  */
 
 /** Routes anyone may call. A new public route must be added here on purpose. */
-const PUBLIC_ROUTES = new Set(['GET /api/v1/system/health']);
+const PUBLIC_ROUTES = new Set([
+  'GET /api/v1/system/health',
+  // The web UI: its static files, and the sign-in that gives a browser its session.
+  'GET /',
+  'GET /login',
+  'GET /kiosk',
+  'GET /people',
+  'GET /people/:id',
+  'GET /attendance',
+  'GET /live',
+  'GET /settings',
+  'GET /ws-tester',
+  'POST /api/v1/auth/login',
+  'GET /api/v1/auth/session',
+]);
 
 /** The access level each known route must have (routes not listed are still walked for consistency). */
 const EXPECTED_ACCESS: Record<string, AccessLevel> = {
@@ -37,7 +51,15 @@ const EXPECTED_ACCESS: Record<string, AccessLevel> = {
   'POST /api/v1/verify': 'device',
   'GET /api/v1/recognition/log': 'operator',
   'GET /api/v1/gallery/status': 'operator',
+  'POST /api/v1/auth/logout': 'device',
+  'GET /api/v1/users': 'admin',
+  'POST /api/v1/users': 'admin',
+  'PUT /api/v1/users/:id/password': 'admin',
+  'DELETE /api/v1/users/:id': 'admin',
 };
+
+/** The web UI's built files (one route each, named by content hash) are public too. */
+const isPublic = (name: string): boolean => PUBLIC_ROUTES.has(name) || name.startsWith('GET /assets/');
 
 const KEY_LEVELS = ['device', 'operator', 'admin'] as const;
 
@@ -80,7 +102,7 @@ describe('access rules on every route (route walk)', () => {
     for (const { method, url } of routes) {
       const name = `${method} ${url}`;
       const anonymous = await probe(method, url);
-      if (PUBLIC_ROUTES.has(name)) {
+      if (isPublic(name)) {
         expect([name, anonymous !== 401 && anonymous !== 403]).toEqual([name, true]);
         continue;
       }

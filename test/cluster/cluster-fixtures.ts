@@ -1,8 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { projectPath } from '../../src/config/paths.ts';
-import { PG_ADMIN_URL } from '../store/backends.ts';
+import { createPostgresDatabase, type PostgresDatabase } from '../store/backends.ts';
 
 /*
  * Several Facegate nodes for the cluster tests and bench/cluster.ts: each node is a real
@@ -10,42 +8,13 @@ import { PG_ADMIN_URL } from '../store/backends.ts';
  * PostgreSQL database made for the run and dropped after it.
  */
 
-async function adminQuery(text: string): Promise<void> {
-  const client = new pg.Client({ connectionString: PG_ADMIN_URL });
-  await client.connect();
-  try {
-    await client.query(text);
-  } finally {
-    await client.end();
-  }
-}
+export { postgresProblem } from '../store/backends.ts';
 
-/** Why PostgreSQL cannot be used here, or null when it can. */
-export async function postgresProblem(): Promise<string | null> {
-  const client = new pg.Client({ connectionString: PG_ADMIN_URL, connectionTimeoutMillis: 3000 });
-  try {
-    await client.connect();
-    await client.query('select 1');
-    return null;
-  } catch (err) {
-    return `PostgreSQL at ${PG_ADMIN_URL} is unreachable (${(err as Error).message})`;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
-
-export interface ClusterDatabase {
-  url: string;
-  drop(): Promise<void>;
-}
+export type ClusterDatabase = PostgresDatabase;
 
 /** A fresh database of its own on the local PostgreSQL. */
-export async function createClusterDatabase(prefix = 'facegate_cluster'): Promise<ClusterDatabase> {
-  const name = `${prefix}_${randomBytes(6).toString('hex')}`;
-  await adminQuery(`create database ${name}`);
-  const url = new URL(PG_ADMIN_URL);
-  url.pathname = `/${name}`;
-  return { url: url.toString(), drop: () => adminQuery(`drop database if exists ${name} with (force)`) };
+export function createClusterDatabase(prefix = 'facegate_cluster'): Promise<ClusterDatabase> {
+  return createPostgresDatabase(prefix);
 }
 
 export interface NodeProcess {

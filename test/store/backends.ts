@@ -30,7 +30,8 @@ export interface Backend {
   create(): Promise<BackendHandle>;
 }
 
-async function probePostgres(): Promise<string | null> {
+/** Why PostgreSQL cannot be used here, or null when it can. */
+export async function postgresProblem(): Promise<string | null> {
   const client = new pg.Client({ connectionString: PG_ADMIN_URL, connectionTimeoutMillis: 3000 });
   try {
     await client.connect();
@@ -51,6 +52,20 @@ async function adminQuery(text: string): Promise<void> {
   } finally {
     await client.end();
   }
+}
+
+export interface PostgresDatabase {
+  url: string;
+  drop(): Promise<void>;
+}
+
+/** A fresh database of its own on the local PostgreSQL, named prefix_<random>. */
+export async function createPostgresDatabase(prefix: string): Promise<PostgresDatabase> {
+  const name = `${prefix}_${randomBytes(6).toString('hex')}`;
+  await adminQuery(`create database ${name}`);
+  const url = new URL(PG_ADMIN_URL);
+  url.pathname = `/${name}`;
+  return { url: url.toString(), drop: () => adminQuery(`drop database if exists ${name} with (force)`) };
 }
 
 function sqliteBackend(): Backend {
@@ -80,20 +95,17 @@ function postgresBackend(skipReason: string | null): Backend {
     name: 'postgres',
     skipReason,
     async create() {
-      const databases: string[] = [];
+      const databases: PostgresDatabase[] = [];
       const fresh = async (): Promise<StoreConfig> => {
-        const name = `facegate_test_${randomBytes(6).toString('hex')}`;
-        await adminQuery(`create database ${name}`);
-        databases.push(name);
-        const url = new URL(PG_ADMIN_URL);
-        url.pathname = `/${name}`;
-        return { dataDir: '/nonexistent', database: { url: url.toString(), poolSize: 4 } };
+        const db = await createPostgresDatabase('facegate_test');
+        databases.push(db);
+        return { dataDir: '/nonexistent', database: { url: db.url, poolSize: 4 } };
       };
       return {
         config: await fresh(),
         fresh,
         async dispose() {
-          for (const name of databases) await adminQuery(`drop database if exists ${name} with (force)`);
+          for (const db of databases) await db.drop();
         },
       };
     },
@@ -102,7 +114,7 @@ function postgresBackend(skipReason: string | null): Backend {
 
 /** Both backends; decides once per test file whether PostgreSQL can run. */
 export async function storeBackends(): Promise<Backend[]> {
-  const pgProblem = await probePostgres();
+  const pgProblem = await postgresProblem();
   if (pgProblem) {
     if (process.env.CI) throw new Error(`${pgProblem}; CI requires it (scripts/ci/postgres.sh starts it)`);
     console.warn(`\n!!! ${pgProblem}: skipping the PostgreSQL store tests. Run scripts/ci/postgres.sh (as root) to start one.\n`);

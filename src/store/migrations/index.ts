@@ -5,6 +5,7 @@ import * as m0002 from './0002_events.ts';
 import * as m0003 from './0003_cameras.ts';
 import * as m0004 from './0004_sessions.ts';
 import * as m0005 from './0005_attendance.ts';
+import * as m0006 from './0006_users.ts';
 import * as m0007 from './0007_cluster.ts';
 import * as m0008 from './0008_audit.ts';
 
@@ -24,6 +25,7 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '0003_cameras': m0003,
   '0004_sessions': m0004,
   '0005_attendance': m0005,
+  '0006_users': m0006,
   '0007_cluster': m0007,
   '0008_audit': m0008,
 };
