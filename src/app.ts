@@ -239,6 +239,18 @@ export async function createApp(config: Config, log: (message: string) => void =
     log,
   });
   const cameras = new CamerasService({ cameras: store.cameras, pipeline, config, log, ...(cluster ? { ownership: cluster } : {}) });
+  // The parts in the order they stop: what feeds frames and events first, the store last.
+  async function closeParts(): Promise<void> {
+    await enrollments.close();
+    await retention.close();
+    await cameras.close();
+    await cluster?.close();
+    await pipeline.close();
+    await sessions.close();
+    await attendance.close();
+    await events.close();
+    await services.close();
+  }
   try {
     await sessions.start();
     attendance.start();
@@ -278,15 +290,7 @@ export async function createApp(config: Config, log: (message: string) => void =
       startedAt: new Date(),
     });
   } catch (err) {
-    await enrollments.close();
-    await retention.close();
-    await cameras.close();
-    await cluster?.close();
-    await pipeline.close();
-    await sessions.close();
-    await attendance.close();
-    await events.close();
-    await services.close();
+    await closeParts();
     throw err;
   }
   return {
@@ -299,15 +303,7 @@ export async function createApp(config: Config, log: (message: string) => void =
     cluster,
     async close() {
       await server.close();
-      await enrollments.close();
-      await retention.close();
-      await cameras.close();
-      await cluster?.close();
-      await pipeline.close();
-      await sessions.close();
-      await attendance.close();
-      await events.close();
-      await services.close();
+      await closeParts();
     },
   };
 }
