@@ -1,0 +1,332 @@
+/*
+ * Synthetic people for bench/gallery.ts, made from real fr_feature embeddings.
+ *
+ * 'realistic' (the default): a gallery Facegate could hold. Each synthetic person has a face of
+ * its own — a centre made of the real mean face, a mix of a few real identities' offsets from it
+ * and a larger random direction, at the real identities' distance from the mean — and several
+ * templates, each the centre plus one real photo's offset from its own identity's centre (so a
+ * person's views differ from each other as real photos of one person do: pose, light,
+ * expression). Queries are further views of a stored person the same way, plus a little noise.
+ * The random part of the centre is sized so that a synthetic template's nearest other person is
+ * as similar as in the real datasets (p50 ≈ 0.37, p90 ≈ 0.48) and seldom above the search
+ * threshold (0.50), where Facegate's duplicate check would refuse to enrol the person.
+ *
+ * 'crowded' (--crowded): the earlier generator, kept as a stress case. Every synthetic template is
+ * a person of its own, derived from a random earlier template with face-shaped noise; each one has
+ * another person at ≈0.72 cosine, which the duplicate check would refuse.
+ */
+import { seededRandom } from '../src/domain/random.ts';
+
+export const DIMS = 512;
+
+export interface RealEmbeddings {
+  modelId: string;
+  count: number;
+  vectors: Float32Array;
+  /** Identity number of each vector (one per dataset folder). */
+  identities: Uint32Array;
+}
+
+export type PeopleMode = 'realistic' | 'crowded';
+
+/** Fills out with a standard-normal vector (Box–Muller, both outputs used). */
+export function gaussianInto(random: () => number, out: Float32Array): void {
+  for (let i = 0; i < out.length; i += 2) {
+    const r = Math.sqrt(-2 * Math.log(1 - random()));
+    const phi = 2 * Math.PI * random();
+    out[i] = r * Math.cos(phi);
+    if (i + 1 < out.length) out[i + 1] = r * Math.sin(phi);
+  }
+}
+
+function normalizeInto(v: Float32Array, out: Float32Array, offset = 0): void {
+  let sum = 0;
+  for (let i = 0; i < DIMS; i++) sum += v[i]! * v[i]!;
+  const inv = 1 / Math.sqrt(sum);
+  for (let i = 0; i < DIMS; i++) out[offset + i] = v[i]! * inv;
+}
+
+/**
+ * A synthetic gallery: template i's vector (generated in order, i = 0, 1, …), the person it
+ * belongs to, and queries (new views of a stored template's person).
+ */
+export interface PeopleGenerator {
+  readonly mode: PeopleMode;
+  /** Writes template i's unit vector into out. Must be called for i = 0, 1, 2, … in order. */
+  next(i: number, out: Float32Array): void;
+  /** The person template i belongs to (only for templates already generated). */
+  personOf(i: number): number;
+  /** A new view (query) of template i's person, unit length, into out. */
+  query(random: () => number, i: number, out: Float32Array): void;
+  /** How many people the first `size` templates belong to. */
+  people(size: number): number;
+}
+
+/**
+ * Share of a synthetic centre's offset from the mean face that is a random direction (the rest
+ * mixes real identities). Chosen so the nearest-other-person similarity matches the datasets'
+ * (measured by the bench's data table at each size).
+ */
+const RANDOM_SHARE = 0.75;
+/** Weight of a borrowed photo's offset kept unchanged (see #view). */
+const SHARED_VIEW = 0.5;
+/** Real identities mixed into one synthetic centre. */
+const MIXED_IDENTITIES = 3;
+/** Templates per synthetic person: 2–6 (enrolment photos at a few angles). */
+const MIN_TEMPLATES = 2;
+const MAX_TEMPLATES = 6;
+/** Length of a query's extra noise, relative to a unit face (a re-capture is never a stored photo). */
+const QUERY_NOISE = 0.15;
+
+export class RealisticPeople implements PeopleGenerator {
+  readonly mode = 'realistic' as const;
+  readonly #real: RealEmbeddings;
+  readonly #mean = new Float32Array(DIMS);
+  /** Each real identity's centre (mean of its photos, not normalised) and photo list. */
+  readonly #centres: Float32Array[] = [];
+  readonly #photos: number[][] = [];
+  /** Identities with ≥ 3 photos: their offsets are the views given to synthetic people. */
+  readonly #viewIdentities: number[] = [];
+  /** RMS distance of a real identity's centre from the mean face. */
+  readonly #centreSpread: number;
+  /** Template → person; person → (seed of its centre, identity whose views it borrows). */
+  #personOfTemplate = new Uint32Array(1024);
+  readonly #personSeed: number[] = [];
+  readonly #personViews: number[] = [];
+  readonly #firstTemplate = new Map<number, number>();
+  readonly #planner: () => number;
+  #left = 0;
+  readonly #scratch = new Float32Array(DIMS);
+  readonly #centre = new Float32Array(DIMS);
+  readonly #gauss = new Float32Array(DIMS);
+  readonly #signs = new Float32Array(DIMS);
+  readonly #randomShare: number;
+  readonly #sharedView: number;
+
+  constructor(real: RealEmbeddings, seed = 0x9e3779b9, randomShare = RANDOM_SHARE, sharedView = SHARED_VIEW) {
+    this.#sharedView = sharedView;
+    this.#real = real;
+    this.#planner = seededRandom(seed);
+    this.#randomShare = randomShare;
+    const v = real.vectors;
+    for (let i = 0; i < real.count; i++) for (let j = 0; j < DIMS; j++) this.#mean[j]! += v[i * DIMS + j]! / real.count;
+    for (let i = 0; i < real.count; i++) {
+      const id = real.identities[i]!;
+      while (this.#photos.length <= id) this.#photos.push([]);
+      this.#photos[id]!.push(i);
+    }
+    let spread = 0;
+    for (const [id, photos] of this.#photos.entries()) {
+      const c = new Float32Array(DIMS);
+      for (const p of photos) for (let j = 0; j < DIMS; j++) c[j]! += v[p * DIMS + j]! / photos.length;
+      this.#centres.push(c);
+      let d = 0;
+      for (let j = 0; j < DIMS; j++) d += (c[j]! - this.#mean[j]!) ** 2;
+      spread += d;
+      if (photos.length >= 3) this.#viewIdentities.push(id);
+    }
+    this.#centreSpread = Math.sqrt(spread / this.#photos.length);
+  }
+
+  people(size: number): number {
+    return size <= 0 ? 0 : this.#personOfTemplate[Math.min(size, this.#generated) - 1]! + 1;
+  }
+
+  #generated = 0;
+
+  personOf(i: number): number {
+    return this.#personOfTemplate[i]!;
+  }
+
+  next(i: number, out: Float32Array): void {
+    if (i !== this.#generated) throw new Error('templates are generated in order');
+    if (i >= this.#personOfTemplate.length) {
+      const grown = new Uint32Array(this.#personOfTemplate.length * 2);
+      grown.set(this.#personOfTemplate);
+      this.#personOfTemplate = grown;
+    }
+    this.#generated++;
+    const real = this.#real;
+    if (i < real.count) {
+      // The real photos themselves: their dataset identities are people 0 … (identities − 1).
+      this.#personOfTemplate[i] = real.identities[i]!;
+      while (this.#personSeed.length < this.#photos.length) {
+        this.#personSeed.push(-1);
+        this.#personViews.push(this.#personSeed.length - 1);
+      }
+      out.set(real.vectors.subarray(i * DIMS, (i + 1) * DIMS));
+      return;
+    }
+    if (this.#left === 0) {
+      const random = this.#planner;
+      this.#personSeed.push(Math.floor(random() * 2 ** 32));
+      const views = this.#viewIdentities[Math.floor(random() * this.#viewIdentities.length)]!;
+      this.#personViews.push(views);
+      // One photo of the borrowed identity is always left for queries.
+      const wanted = MIN_TEMPLATES + Math.floor(random() * (MAX_TEMPLATES - MIN_TEMPLATES + 1));
+      this.#left = Math.min(wanted, this.#photos[views]!.length - 1);
+      this.#templateOfPerson = 0;
+      this.#firstTemplate.set(this.#personSeed.length - 1, i);
+    }
+    this.#left--;
+    const person = this.#personSeed.length - 1;
+    this.#personOfTemplate[i] = person;
+    this.#view(person, this.#templateOfPerson++, undefined, out);
+  }
+
+  #templateOfPerson = 0;
+
+  query(random: () => number, i: number, out: Float32Array): void {
+    const person = this.personOf(i);
+    const seed = this.#personSeed[person]!;
+    const photos = this.#photos[this.#personViews[person]!]!;
+    // Real people: any of their photos (each is also stored); synthetic: a view none of its templates uses.
+    if (seed < 0) this.#view(person, Math.floor(random() * photos.length), random, out);
+    else {
+      const used = this.#templatesOf(person);
+      this.#view(person, used + Math.floor(random() * (photos.length - used)), random, out);
+    }
+  }
+
+  /** How many templates a synthetic person has (its templates are consecutive). */
+  #templatesOf(person: number): number {
+    let first = this.#firstTemplate.get(person);
+    if (first === undefined) throw new Error(`person ${person} is not generated`);
+    let n = 0;
+    while (first < this.#generated && this.#personOfTemplate[first] === person) {
+      n++;
+      first++;
+    }
+    return n;
+  }
+
+  /**
+   * View `nth` of the person: its centre plus the offset of the nth photo (in the person's own
+   * seeded order) of the identity it borrows views from, from that identity's centre; plus
+   * noise when a random source is given (queries: a re-capture is never a stored photo).
+   */
+  #view(person: number, nth: number, noise: (() => number) | undefined, out: Float32Array): void {
+    const seed = this.#personSeed[person]!;
+    const views = this.#personViews[person]!;
+    const photos = this.#photos[views]!;
+    let photo: number;
+    if (seed < 0) {
+      this.#centre.set(this.#centres[person]!);
+      photo = photos[nth]!;
+    } else {
+      const random = this.#centreInto(seed, this.#centre);
+      for (let j = 0; j < DIMS; j++) this.#signs[j] = random() < 0.5 ? -1 : 1;
+      // The person's own order of the borrowed photos: a partial Fisher–Yates shuffle up to nth.
+      const order = photos.slice();
+      for (let k = 0; k <= nth; k++) {
+        const j = k + Math.floor(random() * (order.length - k));
+        [order[k], order[j]] = [order[j]!, order[k]!];
+      }
+      photo = order[nth]!;
+    }
+    const idCentre = this.#centres[views]!;
+    // Offsets from a centre of n photos are shrunk by √((n − 1)/n); undo it.
+    const grow = Math.sqrt(photos.length / (photos.length - 1));
+    const v = this.#scratch;
+    const p = this.#real.vectors.subarray(photo * DIMS, (photo + 1) * DIMS);
+    if (seed < 0) for (let j = 0; j < DIMS; j++) v[j] = this.#centre[j]! + grow * (p[j]! - idCentre[j]!);
+    else {
+      // Part of the borrowed offset is kept as it is (pose and light move every face alike), the
+      // rest with the person's own random signs, so two people borrowing one photo do not share
+      // all of its offset.
+      const kept = grow * this.#sharedView;
+      const own = grow * Math.sqrt(1 - this.#sharedView ** 2);
+      for (let j = 0; j < DIMS; j++) {
+        const o = p[j]! - idCentre[j]!;
+        v[j] = this.#centre[j]! + kept * o + own * this.#signs[j]! * o;
+      }
+    }
+    if (noise) {
+      gaussianInto(noise, this.#gauss);
+      const scale = QUERY_NOISE / Math.sqrt(DIMS);
+      for (let j = 0; j < DIMS; j++) v[j]! += scale * this.#gauss[j]!;
+    }
+    normalizeInto(v, out);
+  }
+
+  /** mean + spread · (√(1−s) · mix of real identities' offsets + √s · random unit direction). */
+  #centreInto(seed: number, out: Float32Array): () => number {
+    const random = seededRandom(seed);
+    const mix = this.#scratch;
+    mix.fill(0);
+    for (let k = 0; k < MIXED_IDENTITIES; k++) {
+      const c = this.#centres[Math.floor(random() * this.#centres.length)]!;
+      const w = random() * 2 - 1;
+      for (let j = 0; j < DIMS; j++) mix[j]! += w * (c[j]! - this.#mean[j]!);
+    }
+    let mixNorm = 0;
+    for (let j = 0; j < DIMS; j++) mixNorm += mix[j]! * mix[j]!;
+    gaussianInto(random, this.#gauss);
+    let gaussNorm = 0;
+    for (let j = 0; j < DIMS; j++) gaussNorm += this.#gauss[j]! * this.#gauss[j]!;
+    const a = (this.#centreSpread * Math.sqrt(1 - this.#randomShare)) / Math.sqrt(mixNorm);
+    const b = (this.#centreSpread * Math.sqrt(this.#randomShare)) / Math.sqrt(gaussNorm);
+    for (let j = 0; j < DIMS; j++) out[j] = this.#mean[j]! + a * mix[j]! + b * this.#gauss[j]!;
+    return random;
+  }
+}
+
+/** The earlier, crowded generator (see the file comment): a stress case. */
+export class CrowdedPeople implements PeopleGenerator {
+  readonly mode = 'crowded' as const;
+  readonly #real: RealEmbeddings;
+  readonly #mean = new Float32Array(DIMS);
+  readonly #scratch = new Float32Array(DIMS);
+  readonly #gauss = new Float32Array(DIMS);
+  readonly #random: () => number;
+  /** Every template so far (a new person derives from a random earlier one). */
+  #vectors = new Float32Array(1024 * DIMS);
+
+  constructor(real: RealEmbeddings, seed = 0x9e3779b9) {
+    this.#real = real;
+    this.#random = seededRandom(seed);
+    for (let i = 0; i < real.count; i++) for (let j = 0; j < DIMS; j++) this.#mean[j]! += real.vectors[i * DIMS + j]! / real.count;
+  }
+
+  people(size: number): number {
+    return size <= this.#real.count ? new Set(this.#real.identities.subarray(0, size)).size : new Set(this.#real.identities).size + size - this.#real.count;
+  }
+
+  personOf(i: number): number {
+    return i < this.#real.count ? this.#real.identities[i]! : 1_000_000 + i;
+  }
+
+  next(i: number, out: Float32Array): void {
+    if ((i + 1) * DIMS > this.#vectors.length) {
+      const grown = new Float32Array(this.#vectors.length * 2);
+      grown.set(this.#vectors);
+      this.#vectors = grown;
+    }
+    if (i < this.#real.count) out.set(this.#real.vectors.subarray(i * DIMS, (i + 1) * DIMS));
+    else {
+      // A new person derived from a random earlier template (≈0.55–0.75 cosine to it).
+      const parent = Math.floor(this.#random() * i);
+      this.#perturb(this.#random, this.#vectors.subarray(parent * DIMS, (parent + 1) * DIMS), 0.8 + 0.4 * this.#random(), 0.5, out);
+    }
+    this.#vectors.set(out, i * DIMS);
+  }
+
+  query(random: () => number, i: number, out: Float32Array): void {
+    // A re-capture of the stored face (≈0.7–0.9 cosine to it).
+    this.#perturb(random, this.#vectors.subarray(i * DIMS, (i + 1) * DIMS), 0.4 + 0.4 * random(), 0.4, out);
+  }
+
+  /** normalize(base + shaped · Σ₈(r − mean)/√8 + isotropic · g/√d) into out. */
+  #perturb(random: () => number, base: Float32Array, shaped: number, isotropic: number, out: Float32Array): void {
+    const v = this.#scratch;
+    gaussianInto(random, this.#gauss);
+    const isoScale = isotropic / Math.sqrt(DIMS);
+    for (let i = 0; i < DIMS; i++) v[i] = base[i]! + isoScale * this.#gauss[i]!;
+    const scale = shaped / Math.sqrt(8);
+    for (let m = 0; m < 8; m++) {
+      const r = Math.floor(random() * this.#real.count) * DIMS;
+      for (let i = 0; i < DIMS; i++) v[i]! += scale * (this.#real.vectors[r + i]! - this.#mean[i]!);
+    }
+    normalizeInto(v, out);
+  }
+}
