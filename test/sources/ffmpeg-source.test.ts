@@ -9,7 +9,7 @@ import type { FfmpegInput } from '../../src/sources/camera-input.ts';
 import { FFMPEG_MISSING_MESSAGE } from '../../src/sources/ffmpeg-probe.ts';
 import { FfmpegSource, type FfmpegSourceOptions, type SourceState } from '../../src/sources/ffmpeg-source.ts';
 import type { Frame, FrameSink } from '../../src/sources/frame.ts';
-import { SKIP_WITHOUT_FFMPEG, demoPhoto, makeVideo } from './video-fixtures.ts';
+import { SKIP_WITHOUT_FFMPEG, demoPhoto, makeVideo, waitFor } from './video-fixtures.ts';
 
 /** Keeps every frame it is offered (the tests look at all of them). */
 class CollectingSink implements FrameSink {
@@ -25,14 +25,6 @@ function isAlive(pid: number): boolean {
     return true;
   } catch {
     return false;
-  }
-}
-
-async function waitFor(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
   }
 }
 

@@ -42,3 +42,12 @@ export async function makeVideo(dir: string, name: string, spec: VideoSpec): Pro
   ]);
   return out;
 }
+
+/** Polls `condition` every 20 ms; throws naming `what` after `timeoutMs`. */
+export async function waitFor(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

@@ -4,20 +4,12 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FfmpegSource, type SourceState } from '../../src/sources/ffmpeg-source.ts';
 import type { Frame, FrameSink } from '../../src/sources/frame.ts';
-import { SKIP_WITHOUT_FFMPEG, demoPhoto, makeVideo } from '../sources/video-fixtures.ts';
+import { SKIP_WITHOUT_FFMPEG, demoPhoto, makeVideo, waitFor } from '../sources/video-fixtures.ts';
 
 class CollectingSink implements FrameSink {
   readonly frames: Frame[] = [];
   offer(frame: Frame): void {
     this.frames.push(frame);
-  }
-}
-
-async function waitFor(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
   }
 }
 
