@@ -16,7 +16,8 @@
  *    against the frontal photo warped flat in perspective as if the printed photo were turned by
  *    the same angles; plus the estimated pose of the warped photos.
  *
- * Options: --workers N (default 2).
+ * Options: --workers N (default 2), --scan-runs N (scan sessions measured, the median reported;
+ * default 3), --only-scan (part 1 alone).
  */
 import { mkdtempSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
@@ -153,6 +154,9 @@ async function warpFlat(jpeg: Buffer, yawDeg: number, pitchDeg: number): Promise
   return sharp(out, { raw: { width, height, channels: 3 } }).jpeg({ quality: 92 }).toBuffer();
 }
 
+const SCAN_RUNS = option('scan-runs', 3);
+const ONLY_SCAN = process.argv.includes('--only-scan');
+
 const pct = (n: number, d: number): number => (d === 0 ? Number.NaN : Math.round((1000 * n) / d) / 10);
 
 async function main(): Promise<void> {
@@ -188,39 +192,71 @@ async function main(): Promise<void> {
     // ---- 1. scan cost ----
     const scanPhotos = photos.filter((p) => p.person === 'person01' && p.series === 1 && Math.abs(p.pitchDeg) <= 60);
     const frames = await Promise.all(Array.from({ length: 100 }, (_, i) => bytesOf(scanPhotos[i % scanPhotos.length]!)));
-    const scanService = enrollments();
-    const scanStarted = performance.now();
-    const scan = await scanService.start({ mode: 'scan', person: { name: 'Scan 01' } });
-    for (const frame of frames) await scanService.addFrame(scan.id, frame);
-    const detectOnlyMs = scanService.get(scan.id).computeMs;
-    const scanDone = await scanService.complete(scan.id);
-    const scanWallMs = performance.now() - scanStarted;
-    await scanService.close();
+    // Several sessions, since one run on a shared machine can land on a busy moment; the median is reported.
+    const scanRuns: { computeMs: number; detectPhaseMs: number; cpuMs: number; wallMs: number; done: Awaited<ReturnType<EnrollmentService['complete']>> }[] = [];
+    for (let run = 0; run < SCAN_RUNS; run++) {
+      const scanService = enrollments();
+      const cpuBefore = process.cpuUsage();
+      const scanStarted = performance.now();
+      const scan = await scanService.start({ mode: 'scan', person: { name: `Scan 01 run ${run + 1}` } });
+      for (const frame of frames) await scanService.addFrame(scan.id, frame);
+      const detectPhaseMs = scanService.get(scan.id).computeMs;
+      const done = await scanService.complete(scan.id);
+      const wallMs = Math.round(performance.now() - scanStarted);
+      const cpu = process.cpuUsage(cpuBefore);
+      await scanService.close();
+      scanRuns.push({ computeMs: done.computeMs, detectPhaseMs, cpuMs: Math.round((cpu.user + cpu.system) / 1000), wallMs, done });
+      await clearGallery();
+    }
+    const scanMedian = [...scanRuns].sort((a, b) => a.computeMs - b.computeMs)[Math.floor(scanRuns.length / 2)]!;
+    const scanDone = scanMedian.done;
+    const naiveCpuBefore = process.cpuUsage();
     const naiveStarted = performance.now();
     for (const frame of frames) await services.vision.analyze(frame, { embed: 'largest', liveness: true });
     const naiveMs = performance.now() - naiveStarted;
+    const naiveCpu = process.cpuUsage(naiveCpuBefore);
+    const naiveCpuMs = Math.round((naiveCpu.user + naiveCpu.system) / 1000);
     const embedded = scanDone.coverage?.bins.reduce((n, b) => n + b.kept, 0) ?? 0;
     results.scan = {
       frames: 100,
+      runs: scanRuns.map(({ done: _done, ...r }) => r),
       status: scanDone.status,
       failure: scanDone.failure,
-      computeMs: scanDone.computeMs,
-      detectPhaseMs: detectOnlyMs,
-      wallMs: Math.round(scanWallMs),
+      computeMs: scanMedian.computeMs,
+      detectPhaseMs: scanMedian.detectPhaseMs,
+      cpuMs: scanMedian.cpuMs,
+      wallMs: scanMedian.wallMs,
       framesEmbedded: embedded,
       templates: scanDone.templates.length,
       coveredBins: scanDone.coverage?.coveredBins,
       totalBins: scanDone.coverage?.totalBins,
       naiveEmbedEveryFrameMs: Math.round(naiveMs),
+      naiveCpuMs,
+      targetComputeMsAtMost2000: scanMedian.computeMs <= 2000,
     };
     printTable(
-      '100-frame circular scan (person01 series 1), sequential as a REST client sends them',
-      ['path', 'server compute ms', 'of which 100 detections', 'wall ms', 'frames embedded', 'templates', 'bins covered', 'status'],
+      `100-frame circular scan (person01 series 1), sequential as a REST client sends them; ${SCAN_RUNS} sessions, the median one (by compute) first`,
+      ['path', 'server compute ms', 'of which 100 detections', 'process CPU ms (all threads)', 'wall ms', 'frames embedded', 'templates', 'bins covered', 'status'],
       [
-        ['scan (detect all, embed best per bin)', scanDone.computeMs, detectOnlyMs, Math.round(scanWallMs), embedded, scanDone.templates.length, `${scanDone.coverage?.coveredBins}/${scanDone.coverage?.totalBins}`, scanDone.status],
-        ['naive (embed + liveness every frame)', Math.round(naiveMs), '—', Math.round(naiveMs), 100, '—', '—', '—'],
+        ...[scanMedian, ...scanRuns.filter((r) => r !== scanMedian)].map((r, i) => [
+          i === 0 ? 'scan (detect all, embed best per bin), median' : 'scan, other session',
+          r.computeMs,
+          r.detectPhaseMs,
+          r.cpuMs,
+          r.wallMs,
+          r.done.coverage?.bins.reduce((n, b) => n + b.kept, 0) ?? 0,
+          r.done.templates.length,
+          `${r.done.coverage?.coveredBins}/${r.done.coverage?.totalBins}`,
+          r.done.status,
+        ]),
+        ['naive (embed + liveness every frame)', Math.round(naiveMs), '—', naiveCpuMs, Math.round(naiveMs), 100, '—', '—', '—'],
       ],
     );
+    console.log(`target: server compute ≤ 2000 ms for 100 frames — ${scanMedian.computeMs <= 2000 ? 'met' : 'NOT met'} (median ${scanMedian.computeMs} ms)`);
+    if (ONLY_SCAN) {
+      console.log(`\nresults: ${writeResults('enroll', results)}`);
+      return;
+    }
     await clearGallery();
 
     // ---- 2. guided vs single frontal photo ----
