@@ -2,7 +2,7 @@
  * Gallery benchmark: search latency and recall of the HNSW index against exact search, exact
  * search latency, enrollment throughput and memory, at 10k, 100k and 1M templates.
  *
- *   npm run bench:gallery -- [--sizes 10000,100000,1000000] [--queries 1000] [--crowded]
+ *   npm run bench:gallery -- [--sizes 10000,100000,1000000] [--queries 1000] [--isotropic | --crowded] [--subspace-index] [--spectrum]
  *       [--quantization i8] [--connectivity 32] [--expansion-add 384] [--expansion-search 128,64,256]
  *       [--build-threads 1] [--embed-only] [--no-cache]
  *
@@ -12,7 +12,8 @@
  * different people are (a gallery the duplicate check would accept), each with 2–6 templates
  * that vary like real photos of one person; --crowded is the earlier generator where every
  * synthetic person has another at ≈0.72 cosine (a stress case). Queries are new views of the
- * person of a random stored template. Recall@1 is
+ * person of a random stored template. --subspace keeps the people's random parts inside the ≈150
+ * dimensions real embeddings span (--spectrum prints that measurement). Recall@1 is
  * HNSW's top-1 against the exact index's top-1 (a different template with the same exact
  * similarity counts as a hit); "same person@1" also counts another template of the person exact's
  * top-1 belongs to (what identification needs). Built graphs are cached under .cache/ by size and
@@ -28,10 +29,11 @@ import { runInNewContext } from 'node:vm';
 import { projectPath } from '../src/config/paths.ts';
 import { ExactIndex } from '../src/gallery/exact-index.ts';
 import { DEFAULT_HNSW_PARAMS, HnswIndex, type HnswQuantization } from '../src/gallery/hnsw-index.ts';
+import { learnSubspace, type Subspace } from '../src/gallery/subspace.ts';
 import { median, printTable, quantile, writeResults } from './report.ts';
 import { seededRandom } from '../src/domain/random.ts';
 import { decideIdentity, type IdentityDecision, type IdentityPolicy } from '../src/domain/identity.ts';
-import { CrowdedPeople, DIMS, RealisticPeople, type PeopleGenerator, type PeopleMode, type RealEmbeddings } from './gallery-people.ts';
+import { CrowdedPeople, DIMS, principalComponents, RealisticPeople, type PeopleGenerator, type PeopleMode, type RealEmbeddings } from './gallery-people.ts';
 
 const DATASETS = '/work/shared/datasets';
 const CACHE_FILE = projectPath('.cache/gallery-bench-embeddings.bin');
@@ -141,10 +143,24 @@ const templateId = (i: number): string => `00000000-0000-4000-8000-${i.toString(
 const templateNumber = (id: string): number => Number.parseInt(id.slice(-12), 16);
 
 /** Bumped when the data generator or the index format changes, so cached graphs are not reused wrongly. */
-const CACHE_VERSION = 2;
+const CACHE_VERSION = 4;
+
+/** How many of the 512 dimensions real embeddings use: the covariance spectrum of the real photos. */
+function printSpectrum(real: RealEmbeddings): void {
+  const values = principalComponents(real).values.map((v) => Math.max(0, v));
+  const total = values.reduce((a, b) => a + b, 0);
+  const participation = total ** 2 / values.reduce((a, b) => a + b * b, 0);
+  const share = (k: number): string => ((100 * values.slice(0, k).reduce((a, b) => a + b, 0)) / total).toFixed(4);
+  printTable(
+    `Covariance spectrum of ${real.count} real ${real.modelId} embeddings (${DIMS} dimensions; participation ratio ${participation.toFixed(1)})`,
+    ['principal directions', '% of variance', 'eigenvalue / largest'],
+    [10, 30, 50, 100, 120, 150, 200, 300].map((k) => [String(k), share(k), (values[k - 1]! / values[0]!).toExponential(2)]),
+  );
+  writeResults('gallery-spectrum', { modelId: real.modelId, photos: real.count, dims: DIMS, participationRatio: participation, eigenvalues: values });
+}
 
 function makePeople(real: RealEmbeddings, mode: PeopleMode): PeopleGenerator {
-  return mode === 'crowded' ? new CrowdedPeople(real) : new RealisticPeople(real);
+  return mode === 'crowded' ? new CrowdedPeople(real) : new RealisticPeople(real, { isotropic: mode === 'isotropic' });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -228,6 +244,9 @@ interface HnswResult {
   buildSeconds?: number;
   /** The graph was loaded from .cache/ (built by an earlier run with the same key; buildSeconds is that run's). */
   buildFromCache?: boolean;
+  /** Rank of the subspace the index stores coordinates in (--subspace-index), and templates added outside it. */
+  subspaceRank?: number;
+  outsideSubspace?: number;
   /** Stored templates (of a random sample) that a search by their own vector does not return first. */
   selfSearchMisses?: number;
   selfSearchSample?: number;
@@ -373,7 +392,7 @@ async function measureSize(real: RealEmbeddings, size: number, options: BenchOpt
       const holder: { hnsw?: HnswIndex } = {};
       // A 1M build takes tens of minutes on one thread: built graphs are kept under .cache/, keyed
       // by everything that shapes them (the data is seeded, so the same key means the same graph).
-      const cacheKey = `${size}-${options.people}-${quantization}-M${connectivity}-efc${options.expansionAdd}-t${options.buildThreads}-v${CACHE_VERSION}`;
+      const cacheKey = `${size}-${options.people}-${quantization}-M${connectivity}-efc${options.expansionAdd}-t${options.buildThreads}${options.subspaceIndex ? '-sub' : ''}-v${CACHE_VERSION}`;
       const cacheDir = projectPath(`.cache/gallery-bench-index/${cacheKey}`);
       let buildSeconds = 0;
       let fromCache = false;
@@ -383,7 +402,17 @@ async function measureSize(real: RealEmbeddings, size: number, options: BenchOpt
         fromCache = true;
         console.error(`hnsw ${quantization} M=${connectivity}: loaded the graph built earlier from ${cacheDir}`);
       } else {
-        holder.hnsw = new HnswIndex(DIMS, { quantization, connectivity, expansionAdd: options.expansionAdd, expansionSearch: firstEf, buildThreads: options.buildThreads });
+        let subspace: Subspace | null = null;
+        if (options.subspaceIndex) {
+          // As the server does at a rebuild: learnt from a sample of the gallery's own templates.
+          const sampleSize = Math.min(size, SUBSPACE_SAMPLE);
+          const sample = new Float32Array(sampleSize * DIMS);
+          for (let j = 0; j < sampleSize; j++) sample.set(exact.vectorOf(templateId(Math.floor((j * size) / sampleSize)))!, j * DIMS);
+          const t0 = performance.now();
+          subspace = await learnSubspace(sample, DIMS);
+          console.error(`subspace: rank ${subspace?.rank ?? '— (none found)'}, learnt from ${sampleSize} templates in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+        }
+        holder.hnsw = new HnswIndex(DIMS, { quantization, connectivity, expansionAdd: options.expansionAdd, expansionSearch: firstEf, buildThreads: options.buildThreads, subspace });
         for (let start = 0; start < size; start += CHUNK) {
           const count = Math.min(CHUNK, size - start);
           const chunk = new Float32Array(count * DIMS);
@@ -478,6 +507,7 @@ async function measureSize(real: RealEmbeddings, size: number, options: BenchOpt
         if (!top || (top.id !== id && top.similarity < 1 - 1e-6)) selfMisses++;
       }
       console.error(`  self-search misses: ${selfMisses}/${selfSample}`);
+      const subspaceStatus = holder.hnsw!.subspaceStatus();
 
       const built: HnswResult = {
         size,
@@ -490,6 +520,7 @@ async function measureSize(real: RealEmbeddings, size: number, options: BenchOpt
         selfSearchMisses: selfMisses,
         selfSearchSample: selfSample,
         buildThreads: options.buildThreads,
+        ...(subspaceStatus ? { subspaceRank: subspaceStatus.rank, outsideSubspace: subspaceStatus.outside } : {}),
         batchAddPerSecond: size / buildSeconds,
         singleAddPerSecond,
         removePerSecond,
@@ -519,6 +550,7 @@ async function measureSize(real: RealEmbeddings, size: number, options: BenchOpt
             expansionSearch: ef,
             memoryBytesPerTemplate,
             loadSeconds,
+            ...(built.subspaceRank ? { subspaceRank: built.subspaceRank } : {}),
             ...measureSearch(loaded),
           };
           hnswResults.push(result);
@@ -568,13 +600,22 @@ interface BenchOptions {
   expansionSearch: number[];
   /** Build every graph afresh and keep none (--no-cache). */
   noCache: boolean;
+  /** HNSW over coordinates in a subspace learnt from a sample of the gallery (--subspace-index). */
+  subspaceIndex: boolean;
 }
+
+/** Templates sampled to learn the index's subspace (the server samples as many). */
+const SUBSPACE_SAMPLE = 10_000;
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const real = await realEmbeddings();
   console.error(`real embeddings: ${real.count} (${real.modelId})`);
   if (args.includes('--embed-only')) return;
+  if (args.includes('--spectrum')) {
+    printSpectrum(real);
+    return;
+  }
   const options: BenchOptions = {
     sizes: parseList(args, '--sizes', '10000,100000,1000000').map(Number),
     queries: Number(parseList(args, '--queries', '1000')[0]),
@@ -582,9 +623,10 @@ async function main(): Promise<void> {
     connectivities: parseList(args, '--connectivity', String(DEFAULT_HNSW_PARAMS.connectivity)).map(Number),
     expansionAdd: Number(parseList(args, '--expansion-add', String(DEFAULT_HNSW_PARAMS.expansionAdd))[0]),
     expansionSearch: parseList(args, '--expansion-search', `${DEFAULT_HNSW_PARAMS.expansionSearch},64,256`).map(Number),
-    people: args.includes('--crowded') ? 'crowded' : 'realistic',
+    people: args.includes('--crowded') ? 'crowded' : args.includes('--isotropic') ? 'isotropic' : 'realistic',
     buildThreads: Number(parseList(args, '--build-threads', '1')[0]),
     noCache: args.includes('--no-cache'),
+    subspaceIndex: args.includes('--subspace-index'),
   };
   const started = performance.now();
   const results: SizeResult[] = [];
@@ -626,11 +668,12 @@ async function main(): Promise<void> {
   );
   printTable(
     `HNSW index (usearch; search on 1 thread, build on ${options.buildThreads})`,
-    ['templates', 'quant', 'M', 'ef', 'recall@1', 'same person@1', 'decision agreement', 'matches changed', 'recall@10', 'top-1 p50 ms', 'top-1 p99 ms', 'top-10 p50 ms', 'top-10 p99 ms', 'batch add/s', 'single add/s', 'est. B/template', 'RSS B/template'],
+    ['templates', 'quant', 'stored dims', 'M', 'ef', 'recall@1', 'same person@1', 'decision agreement', 'matches changed', 'recall@10', 'top-1 p50 ms', 'top-1 p99 ms', 'top-10 p50 ms', 'top-10 p99 ms', 'batch add/s', 'single add/s', 'est. B/template', 'RSS B/template'],
     results.flatMap(({ hnsw }) =>
       hnsw.map((h) => [
         String(h.size),
         h.quantization,
+        String(h.subspaceRank ?? DIMS),
         String(h.connectivity),
         String(h.expansionSearch),
         h.recallAt1.toFixed(4),

@@ -91,6 +91,7 @@ export async function createServices(config: Config, log: (message: string) => v
     dir: join(resolve(config.dataDir), 'gallery'),
     saveEveryMs: config.gallery.saveEveryMs,
     hnswAboveTemplates: config.gallery.hnswAboveTemplates,
+    hnswSubspace: config.gallery.hnswSubspace,
     // Sealed embeddings must not have clear copies in index files: rebuild at start instead.
     persist: config.trust.embeddingKey === undefined,
     log,

@@ -6,6 +6,7 @@ import type { TemplateMatch } from '../domain/identity.ts';
 import { replaceDirAtomically, writeFileSynced } from './atomic-dir.ts';
 import { ExactIndex, type ExactIndexOptions } from './exact-index.ts';
 import { HnswIndex, type HnswIndexOptions } from './hnsw-index.ts';
+import { learnSubspace } from './subspace.ts';
 import { DimensionMismatchError, IndexLoadError, type VectorIndex, type VectorIndexKind } from './vector-index.ts';
 
 /*
@@ -71,7 +72,17 @@ export interface GalleryOptions {
    * inserts cost ≈0.3–1 ms each, so the default 64 keeps the server answering every ≈20–60 ms.
    */
   buildChunkSize?: number;
+  /**
+   * Learn a low-rank subspace from the templates when an HNSW index is built and store vectors as
+   * coordinates in it (default true; see subspace.ts). Vectors that are not low-rank get none.
+   */
+  subspace?: boolean;
 }
+
+/** Templates sampled to learn an HNSW index's subspace (evenly spread over the gallery, or the first ones streamed). */
+export const SUBSPACE_SAMPLE = 10_000;
+/** An HNSW index asks for a rebuild (a new subspace) once this share of its vectors was added outside its subspace. */
+const OUTSIDE_SUBSPACE_REBUILD_SHARE = 0.01;
 
 /**
  * 50k templates (≈10k people): up to there the exact index answers in ≈1–2 ms on one thread
@@ -129,6 +140,7 @@ export class Gallery {
   readonly #hnswOptions: HnswIndexOptions;
   readonly #exactOptions: ExactIndexOptions;
   readonly #chunkSize: number;
+  readonly #learnSubspace: boolean;
   readonly #models = new Map<string, ModelState>();
   /** Rebuilds in flight per model: the newest one's number and the mutations made since it started. */
   readonly #rebuilds = new Map<string, { ticket: number; log: PendingOp[] }>();
@@ -141,6 +153,7 @@ export class Gallery {
     this.#hnswOptions = options.hnsw ?? {};
     this.#exactOptions = options.exact ?? {};
     this.#chunkSize = options.buildChunkSize ?? 64;
+    this.#learnSubspace = options.subspace ?? true;
   }
 
   /** Model ids the gallery holds templates of (or held: an emptied model stays until rebuilt). */
@@ -175,10 +188,22 @@ export class Gallery {
     return sameIdSet(this.checksum(modelId), store);
   }
 
-  /** True when the model's index kind no longer suits its size and only a rebuild can change it. */
+  /**
+   * True when the model's index no longer suits its templates and only a rebuild can change it:
+   * an HNSW index of a gallery shrunk below exactBelow, or one whose subspace misses more than 1 %
+   * of the vectors added since it was learnt.
+   */
   wantsRebuild(modelId: string): boolean {
     const state = this.#models.get(modelId);
-    return state !== undefined && state.index.kind === 'hnsw' && state.upgrade === null && state.personOf.size < this.exactBelow;
+    if (state === undefined || !(state.index instanceof HnswIndex) || state.upgrade !== null) return false;
+    const subspace = state.index.subspaceStatus();
+    return state.personOf.size < this.exactBelow || (subspace !== null && subspace.outside > Math.max(100, OUTSIDE_SUBSPACE_REBUILD_SHARE * state.personOf.size));
+  }
+
+  /** The subspace the model's HNSW index stores coordinates in (rank, vectors added outside it); null for none. */
+  subspaceStatus(modelId: string): { rank: number; outside: number } | null {
+    const index = this.#models.get(modelId)?.index;
+    return index instanceof HnswIndex ? index.subspaceStatus() : null;
   }
 
   /** Why the last background switch to HNSW failed, if it did (the model then stays exact). */
@@ -274,34 +299,46 @@ export class Gallery {
 
     const useHnsw = (options.expectedCount ?? 0) > this.hnswAbove;
     let index: VectorIndex | undefined;
+    let dims: number | undefined;
     const personOf = new Map<string, string>();
     let ids: string[] = [];
     let vectors: Float32Array | undefined;
     let filled = 0;
+    // An HNSW index waits for its first SUBSPACE_SAMPLE rows, to learn its subspace from them.
+    const firstBatch = useHnsw && this.#learnSubspace ? SUBSPACE_SAMPLE : this.#chunkSize;
+    let batchSize = firstBatch;
     const flush = async (): Promise<void> => {
-      if (filled > 0 && index && vectors) index.addMany(ids, vectors.subarray(0, filled * index.dims));
+      if (filled > 0 && dims !== undefined) {
+        const d = dims;
+        index ??= await this.#newHnsw(d, vectors!.subarray(0, filled * d));
+        for (let start = 0; start < filled; start += this.#chunkSize) {
+          const end = Math.min(filled, start + this.#chunkSize);
+          index.addMany(ids.slice(start, end), vectors!.subarray(start * d, end * d));
+          if (end < filled) await yieldToEventLoop();
+        }
+      }
       ids = [];
       filled = 0;
+      batchSize = this.#chunkSize;
       await yieldToEventLoop();
     };
     const take = async (row: GalleryRow): Promise<void> => {
-      if (!index) {
-        const dims = row.embedding.length;
+      if (dims === undefined) {
+        dims = row.embedding.length;
         if (existing && existing.dims !== dims) throw new DimensionMismatchError(existing.dims, dims);
-        if (useHnsw) index = new HnswIndex(dims, this.#hnswOptions);
-        else {
+        if (!useHnsw) {
           const exact = new ExactIndex(dims, this.#exactOptions);
           if (options.expectedCount) exact.reserve(options.expectedCount);
           index = exact;
         }
-        vectors = new Float32Array(this.#chunkSize * dims);
+        vectors = new Float32Array(Math.max(firstBatch, this.#chunkSize) * dims);
       }
-      if (row.embedding.length !== index.dims) throw new DimensionMismatchError(index.dims, row.embedding.length);
+      if (row.embedding.length !== dims) throw new DimensionMismatchError(dims, row.embedding.length);
       personOf.set(row.id, row.personId);
-      vectors!.set(row.embedding, filled * index.dims);
+      vectors!.set(row.embedding, filled * dims);
       ids.push(row.id);
       filled++;
-      if (filled === this.#chunkSize) await flush();
+      if (filled === batchSize) await flush();
     };
     try {
       for await (const item of rows as AsyncIterable<GalleryRow | readonly GalleryRow[]>) {
@@ -318,11 +355,11 @@ export class Gallery {
     const log = this.#rebuilds.get(modelId)!.log;
     this.#rebuilds.delete(modelId);
     const current = this.#models.get(modelId);
-    const dims = index?.dims ?? current?.dims;
-    if (dims === undefined) return; // nothing streamed, nothing held, nothing added meanwhile
+    const modelDims = index?.dims ?? current?.dims;
+    if (modelDims === undefined) return; // nothing streamed, nothing held, nothing added meanwhile
     const state: ModelState = {
-      dims,
-      index: index ?? new ExactIndex(dims, this.#exactOptions),
+      dims: modelDims,
+      index: index ?? new ExactIndex(modelDims, this.#exactOptions),
       personOf,
       checksum: IdSetChecksum.of(personOf.keys()),
       pending: null,
@@ -458,14 +495,27 @@ export class Gallery {
     }
   }
 
+  /** An empty HNSW index, over a subspace learnt from the sample when subspaces are on and the sample is low-rank. */
+  async #newHnsw(dims: number, sample: Float32Array): Promise<HnswIndex> {
+    const subspace = this.#learnSubspace && sample.length > 0 ? await learnSubspace(sample, dims, { pause: yieldToEventLoop }) : null;
+    return new HnswIndex(dims, { ...this.#hnswOptions, subspace });
+  }
+
   /** Builds an HNSW copy of an exact index in chunks, then swaps it in. */
   #startUpgrade(modelId: string, state: ModelState): void {
     const exact = state.index as ExactIndex;
     const generation = ++state.generation;
     state.pending = [];
     const run = async (): Promise<void> => {
-      const hnsw = new HnswIndex(state.dims, this.#hnswOptions);
       const snapshot = [...exact.ids()];
+      const sampleSize = this.#learnSubspace ? Math.min(snapshot.length, SUBSPACE_SAMPLE) : 0;
+      const sample = new Float32Array(sampleSize * state.dims);
+      for (let j = 0; j < sampleSize; j++) {
+        const vector = exact.vectorOf(snapshot[Math.floor((j * snapshot.length) / sampleSize)]!);
+        if (vector) sample.set(vector, j * state.dims);
+      }
+      const hnsw = await this.#newHnsw(state.dims, sample);
+      if (state.generation !== generation || this.#models.get(modelId) !== state) return;
       for (let start = 0; start < snapshot.length; start += this.#chunkSize) {
         await yieldToEventLoop();
         if (state.generation !== generation || this.#models.get(modelId) !== state) return;

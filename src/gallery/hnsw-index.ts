@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { replaceDirAtomically, syncFile, writeFileSynced } from './atomic-dir.ts';
 import { usearch, type UsearchIndex } from './usearch.ts';
 import { DimensionMismatchError, IndexLoadError, JS_BYTES_PER_ID, type IndexMatch, type VectorIndex } from './vector-index.ts';
+import { projectInto, type Subspace } from './subspace.ts';
 import { normalized, normalizeInto, quantizeI8Into } from './vector-math.ts';
 
 /*
@@ -18,6 +19,11 @@ import { normalized, normalizeInto, quantizeI8Into } from './vector-math.ts';
  * computed here, because usearch's own f32→i8 cast (127/|x|, truncated) is far too coarse for
  * 512-d unit vectors. 'f16' lets usearch cast. Which one, and the graph parameters, come from
  * bench/gallery.ts.
+ *
+ * Subspace (optional, see subspace.ts): the index stores each unit vector's coordinates in a
+ * low-rank subspace learnt from the gallery instead of its full components; cosine between them
+ * equals the full cosine for vectors in the subspace. Vectors added later that lie farther from
+ * it than OUTSIDE_SUBSPACE are counted (subspaceStatus), so the gallery can rebuild with a new one.
  */
 
 export type HnswQuantization = 'f32' | 'f16' | 'i8';
@@ -33,15 +39,17 @@ export interface HnswParams {
 }
 
 /**
- * Chosen with bench/gallery.ts (face-shaped synthetic data from real embeddings). At 100k: M 16
- * gives recall@1 0.95 at ef 64; M 24–48 give 0.98 at ef 64 and 0.99 at ef 128 (≈0.6–0.9 ms);
- * quantisation does not move recall@1 (f32 = i8 at M 16) while int8 halves memory and search time
- * against f16. A build expansion of 384 instead of 128 lifts recall@1 at ef 128 from 0.990 to
- * 0.997 at 100k (0.986 at 300k) for ≈2× the insert cost. Recall falls with size (1M, build
- * expansion 128: 0.90 at ef 128, 0.95 at ef 256): raise expansionSearch for galleries past ≈300k.
+ * Chosen with bench/gallery.ts (synthetic people made from real fr_feature embeddings). float16:
+ * int8 reorders near-ties between one person's templates (at 100k, recall@1 0.92 against f16's
+ * 0.96 at ef 128, the same person found about as often), and over the subspace a float16 template
+ * takes ≈840 bytes — less than a whole int8 one (≈990). M 32 keeps a whole float16 template
+ * (models that are not low-rank) inside 1.5 KiB; M 48 lifts recall@1 by ≈0.01 for ≈130 bytes more.
+ * A build expansion of 384 instead of 128 lifts recall (0.990 → 0.997 at ef 128 on the earlier
+ * isotropic data) for ≈2× the insert cost. Recall falls with size: raise expansionSearch for
+ * galleries of several hundred thousand templates (see the README's gallery section).
  */
 export const DEFAULT_HNSW_PARAMS: HnswParams = {
-  quantization: 'i8',
+  quantization: 'f16',
   connectivity: 32,
   expansionAdd: 384,
   expansionSearch: 128,
@@ -54,10 +62,20 @@ export interface HnswIndexOptions extends Partial<HnswParams> {
    * build missed stored vectors searched by their own value. Raise only with a fixed usearch.
    */
   buildThreads?: number;
+  /** Store vectors as coordinates in this subspace (of R^dims); none: whole vectors. */
+  subspace?: Subspace | null;
 }
 
+/**
+ * A vector farther than this (unit length) from the index's subspace is counted as outside: its
+ * cosines to others are off by up to ≈ its square (0.0025), and a share of such vectors means the
+ * subspace no longer fits the gallery.
+ */
+export const OUTSIDE_SUBSPACE = 0.05;
+
 const FORMAT = 'facegate-hnsw-index';
-const FORMAT_VERSION = 1;
+/** 1: whole vectors; 2: adds the optional subspace (subspace.f32 beside the graph). */
+const FORMAT_VERSION = 2;
 
 interface HnswMeta {
   format: typeof FORMAT;
@@ -69,6 +87,9 @@ interface HnswMeta {
   graphBytes: number;
   ids: string[];
   keys: number[];
+  /** Rank of the subspace saved in subspace.f32 (version 2), absent for whole vectors. */
+  subspaceRank?: number;
+  outsideSubspace?: number;
 }
 
 const SCALAR_KIND = {
@@ -85,6 +106,10 @@ export class HnswIndex implements VectorIndex {
   readonly params: HnswParams;
   readonly #native: UsearchIndex;
   readonly #buildThreads: number;
+  readonly #subspace: Subspace | null;
+  /** Dimensions of what the native index stores: the subspace's rank, or dims. */
+  readonly #storedDims: number;
+  #outsideSubspace = 0;
   /** Key → id; undefined for a free key. */
   #idOfKey: (string | undefined)[] = [];
   #keyOf = new Map<string, number>();
@@ -101,8 +126,12 @@ export class HnswIndex implements VectorIndex {
     };
     // Not above the core count: usearch sizes its thread contexts at load by the hardware count.
     this.#buildThreads = Math.max(1, Math.min(options.buildThreads ?? 1, availableParallelism()));
+    const subspace = options.subspace ?? null;
+    if (subspace && subspace.dims !== dims) throw new DimensionMismatchError(dims, subspace.dims);
+    this.#subspace = subspace;
+    this.#storedDims = subspace ? subspace.rank : dims;
     this.#native = new usearch.Index({
-      dimensions: dims,
+      dimensions: this.#storedDims,
       metric: usearch.MetricKind.Cos,
       quantization: SCALAR_KIND[this.params.quantization],
       connectivity: this.params.connectivity,
@@ -116,6 +145,11 @@ export class HnswIndex implements VectorIndex {
     return this.#keyOf.size;
   }
 
+  /** The subspace the index stores coordinates in, and how many vectors lie outside it; null without one. */
+  subspaceStatus(): { rank: number; outside: number } | null {
+    return this.#subspace ? { rank: this.#subspace.rank, outside: this.#outsideSubspace } : null;
+  }
+
   has(id: string): boolean {
     return this.#keyOf.has(id);
   }
@@ -126,7 +160,7 @@ export class HnswIndex implements VectorIndex {
 
   add(id: string, vector: Float32Array): void {
     if (vector.length !== this.dims) throw new DimensionMismatchError(this.dims, vector.length);
-    const encoded = this.#encode(vector, 1); // throws on a zero vector before anything changes
+    const encoded = this.#encode(vector, 1, true); // throws on a zero vector before anything changes
     this.remove(id);
     const key = this.#takeKey(id);
     try {
@@ -155,7 +189,7 @@ export class HnswIndex implements VectorIndex {
     const d = this.dims;
     const batch = new Float32Array(batchRows.length * d);
     batchRows.forEach((row, i) => batch.set(vectors.subarray(row * d, (row + 1) * d), i * d));
-    const encoded = this.#encode(batch, batchRows.length);
+    const encoded = this.#encode(batch, batchRows.length, true);
     const keys = new BigUint64Array(batchRows.length);
     batchRows.forEach((row, i) => (keys[i] = BigInt(this.#takeKey(ids[row]!))));
     try {
@@ -204,10 +238,11 @@ export class HnswIndex implements VectorIndex {
     const m = this.params.connectivity;
     const size = this.#native.size();
     const capacity = this.#native.capacity();
-    const vectorBytes = this.dims * BYTES_PER_SCALAR[this.params.quantization];
+    const vectorBytes = this.#storedDims * BYTES_PER_SCALAR[this.params.quantization];
     const nodeBytes = 10 + (4 + 8 * m) + (4 + 4 * m) / (m - 1) + 8;
     const perSlot = 8 + 8 + 24;
-    return size * (vectorBytes + nodeBytes) + capacity * perSlot + this.#idOfKey.length * 8 + this.size * JS_BYTES_PER_ID;
+    const subspaceBytes = this.#subspace ? this.#subspace.basis.byteLength : 0;
+    return size * (vectorBytes + nodeBytes) + capacity * perSlot + this.#idOfKey.length * 8 + this.size * JS_BYTES_PER_ID + subspaceBytes;
   }
 
   async save(dir: string): Promise<void> {
@@ -221,6 +256,10 @@ export class HnswIndex implements VectorIndex {
       const graphPath = join(tmp, 'graph.usearch');
       this.#native.save(graphPath);
       await syncFile(graphPath);
+      if (this.#subspace) {
+        const basis = this.#subspace.basis;
+        await writeFileSynced(join(tmp, 'subspace.f32'), new Uint8Array(basis.buffer, basis.byteOffset, basis.byteLength));
+      }
       const meta: HnswMeta = {
         format: FORMAT,
         version: FORMAT_VERSION,
@@ -230,6 +269,7 @@ export class HnswIndex implements VectorIndex {
         graphBytes: (await stat(graphPath)).size,
         ids,
         keys,
+        ...(this.#subspace ? { subspaceRank: this.#subspace.rank, outsideSubspace: this.#outsideSubspace } : {}),
       };
       await writeFileSynced(join(tmp, 'meta.json'), JSON.stringify(meta));
     });
@@ -246,18 +286,33 @@ export class HnswIndex implements VectorIndex {
     } catch (error) {
       throw new IndexLoadError(`cannot read HNSW index at ${dir}: ${(error as Error).message}`);
     }
-    if (meta.format !== FORMAT || meta.version !== FORMAT_VERSION) throw new IndexLoadError(`${dir} is not a version-${FORMAT_VERSION} HNSW index`);
+    if (meta.format !== FORMAT || !(meta.version === 1 || meta.version === FORMAT_VERSION)) throw new IndexLoadError(`${dir} is not a version-${FORMAT_VERSION} HNSW index`);
     if (graphBytes !== meta.graphBytes || meta.ids.length !== meta.count || meta.keys.length !== meta.count) {
       throw new IndexLoadError(`HNSW index at ${dir} is damaged: the graph file or the id map does not match`);
     }
+    let subspace: Subspace | null = null;
+    if (meta.subspaceRank !== undefined) {
+      const rank = meta.subspaceRank;
+      let bytes: Buffer;
+      try {
+        bytes = await readFile(join(dir, 'subspace.f32'));
+      } catch (error) {
+        throw new IndexLoadError(`cannot read the subspace of the HNSW index at ${dir}: ${(error as Error).message}`);
+      }
+      if (!Number.isInteger(rank) || rank < 1 || bytes.byteLength !== rank * meta.dims * 4) throw new IndexLoadError(`HNSW index at ${dir}: subspace.f32 does not hold ${rank} × ${meta.dims} values`);
+      const basis = new Float32Array(rank * meta.dims);
+      new Uint8Array(basis.buffer).set(bytes);
+      subspace = { dims: meta.dims, rank, basis };
+    }
     // The search expansion is not part of the graph: a caller may change it at load.
-    const index = new HnswIndex(meta.dims, { ...meta.params, ...options });
+    const index = new HnswIndex(meta.dims, { ...meta.params, ...options, subspace });
+    index.#outsideSubspace = meta.outsideSubspace ?? 0;
     try {
       index.#native.load(graphPath);
     } catch (error) {
       throw new IndexLoadError(`usearch cannot load ${graphPath}: ${(error as Error).message}`);
     }
-    if (index.#native.size() !== meta.count || index.#native.dimensions() !== meta.dims) {
+    if (index.#native.size() !== meta.count || index.#native.dimensions() !== index.#storedDims) {
       throw new IndexLoadError(`HNSW index at ${dir} holds ${index.#native.size()} vectors, its id map ${meta.count}`);
     }
     for (let i = 0; i < meta.count; i++) {
@@ -286,21 +341,35 @@ export class HnswIndex implements VectorIndex {
     this.#freeKeys.push(key);
   }
 
-  /** Unit vectors in the form the native index stores: float32 (usearch casts to f16) or our int8. */
-  #encode(vectors: Float32Array, count: number): Float32Array | Int8Array {
+  /**
+   * Unit vectors in the form the native index stores: float32 (usearch casts to f16) or our int8,
+   * of the whole vector or of its subspace coordinates. `counting` counts vectors outside the subspace (adds, not searches).
+   */
+  #encode(vectors: Float32Array, count: number, counting = false): Float32Array | Int8Array {
     const d = this.dims;
-    if (this.params.quantization !== 'i8') {
+    const subspace = this.#subspace;
+    if (!subspace && this.params.quantization !== 'i8') {
       if (count === 1) return normalized(vectors);
       const out = new Float32Array(count * d);
       for (let i = 0; i < count; i++) normalizeInto(vectors.subarray(i * d, (i + 1) * d), out, i * d);
       return out;
     }
+    const stored = this.#storedDims;
     const unit = new Float32Array(d);
-    const out = new Int8Array(count * d);
+    const coordinates = subspace ? new Float32Array(count * stored) : null;
+    const out = this.params.quantization === 'i8' ? new Int8Array(count * stored) : null;
     for (let i = 0; i < count; i++) {
       normalizeInto(vectors.subarray(i * d, (i + 1) * d), unit);
-      quantizeI8Into(unit, 0, d, out, i * d);
+      let source = unit;
+      let sourceOffset = 0;
+      if (subspace) {
+        const outside = projectInto(subspace, unit, coordinates!, i * stored);
+        if (counting && outside > OUTSIDE_SUBSPACE ** 2) this.#outsideSubspace++;
+        source = coordinates!;
+        sourceOffset = i * stored;
+      }
+      if (out) quantizeI8Into(source, sourceOffset, stored, out, i * stored);
     }
-    return out;
+    return out ?? coordinates!;
   }
 }

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { AppError } from '../domain/errors.ts';
 import type { IdSetFingerprint } from '../domain/id-checksum.ts';
-import { Gallery, type GalleryMatch, type PeopleSearchResult } from '../gallery/gallery.ts';
+import { Gallery, type GalleryMatch, type GalleryOptions, type PeopleSearchResult } from '../gallery/gallery.ts';
 import type { VectorIndexKind } from '../gallery/vector-index.ts';
 import type { FaceTemplate, GalleryChecksum, Repositories, Store } from '../store/index.ts';
 
@@ -29,6 +29,8 @@ export interface GalleryServiceOptions {
   /** Save (when changed) and catch up with other writers this often, in milliseconds; 0 = never. */
   saveEveryMs: number;
   hnswAboveTemplates: number;
+  /** Learn a subspace for an HNSW index and store coordinates in it (gallery.hnswSubspace; default true). */
+  hnswSubspace?: boolean;
   /**
    * false = the index is never written to disk (and a saved one is deleted at start): with
    * embeddings encrypted at rest, clear copies must not sit in index files; it is rebuilt from the
@@ -60,6 +62,8 @@ export interface GalleryStatus {
   unsaved: boolean;
   /** Templates of other embedding models: kept in the store, never searched. */
   otherModels: { modelId: string; count: number }[];
+  /** The HNSW index's subspace: its rank and the templates added outside it since it was learnt (null: whole vectors). */
+  subspace: { rank: number; outside: number } | null;
 }
 
 type IndexChange = { op: 'add'; template: FaceTemplate } | { op: 'remove'; templateId: string } | { op: 'removePerson'; personId: string };
@@ -117,13 +121,13 @@ export class GalleryService {
     this.#options = options;
     this.modelId = options.modelId;
     this.#dir = join(options.dir, modelFolder(options.modelId));
-    this.#gallery = new Gallery({ hnswAbove: options.hnswAboveTemplates });
+    this.#gallery = new Gallery(this.#galleryOptions());
   }
 
   /** Loads the saved index, rebuilds it when missing or out of step with the store, and starts the save timer. */
   async start(): Promise<void> {
     if (this.#options.persist === false) await rm(this.#options.dir, { recursive: true, force: true });
-    const { gallery, failed } = await Gallery.load(this.#dir, { hnswAbove: this.#options.hnswAboveTemplates });
+    const { gallery, failed } = await Gallery.load(this.#dir, this.#galleryOptions());
     for (const f of failed) this.#log(`gallery: the saved index ${f.dir} is not usable (${f.error})`);
     // The folder is this model's own; anything else in it is not ours to search.
     const usable = gallery.models().every((m) => m === this.modelId);
@@ -235,6 +239,7 @@ export class GalleryService {
       lastSavedAt: this.#lastSavedAt,
       unsaved: this.#unsaved,
       otherModels: counts.filter((c) => c.modelId !== this.modelId),
+      subspace: this.#gallery.subspaceStatus(this.modelId),
     };
   }
 
@@ -276,9 +281,18 @@ export class GalleryService {
     this.#options.log?.(message);
   }
 
+  #galleryOptions(): GalleryOptions {
+    return { hnswAbove: this.#options.hnswAboveTemplates, subspace: this.#options.hnswSubspace ?? true };
+  }
+
   async #tick(): Promise<void> {
     try {
       await this.syncWithStore();
+      if (this.#gallery.wantsRebuild(this.modelId)) {
+        const subspace = this.#gallery.subspaceStatus(this.modelId);
+        const why = subspace && subspace.outside > 0 ? `${subspace.outside} templates added outside the index's subspace` : 'the gallery shrank below the HNSW size';
+        await this.#lock.run(() => this.#rebuild(why));
+      }
       await this.save();
     } catch (err) {
       this.#log(`gallery: periodic sync or save failed: ${(err as Error).message}`);
@@ -336,7 +350,7 @@ export class GalleryService {
     const started = Date.now();
     const seq = await this.#store.galleryChanges.latestSeq();
     const expectedCount = (await this.#store.templates.countByModel()).find((c) => c.modelId === this.modelId)?.count ?? 0;
-    if (this.#gallery.models().some((m) => m !== this.modelId)) this.#gallery = new Gallery({ hnswAbove: this.#options.hnswAboveTemplates });
+    if (this.#gallery.models().some((m) => m !== this.modelId)) this.#gallery = new Gallery(this.#galleryOptions());
     await this.#gallery.rebuild(this.modelId, this.#store.templates.streamAll(this.modelId), { expectedCount });
     this.#seenSeq = seq;
     await this.#catchUp();

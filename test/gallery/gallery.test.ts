@@ -179,6 +179,42 @@ describe('Gallery', () => {
     expect(gallery.size('m')).toBe(rest.length);
   });
 
+  it('stores low-rank templates as subspace coordinates in HNSW, and asks for a rebuild when new ones fall outside', async () => {
+    // 64-d templates that use only 12 dimensions, as a face model uses ≈180 of its 512.
+    const rank = 12;
+    const basis = randomUnitMatrix(seededRandom(20), rank, 64);
+    // The first 12 components of a 32-d template become its coordinates in the 12-d subspace.
+    const lowRank = (templates: GalleryTemplate[]): GalleryTemplate[] =>
+      templates.map((t) => {
+        const embedding = new Float32Array(64);
+        for (let r = 0; r < rank; r++) for (let j = 0; j < 64; j++) embedding[j]! += t.embedding[r]! * basis[r * 64 + j]!;
+        return { ...t, embedding };
+      });
+    const templates = lowRank(makeTemplates('m', 200, 2, 21));
+    const grown = new Gallery({ hnswAbove: 300, buildChunkSize: 64 });
+    for (const t of templates) grown.add(t);
+    await grown.whenIdle();
+    expect(grown.kind('m')).toBe('hnsw');
+    expect(grown.subspaceStatus('m')).toEqual({ rank, outside: 0 });
+    for (const t of templates.slice(0, 50)) expect(grown.search('m', t.embedding, 1)[0]!.templateId).toBe(t.id);
+
+    const rebuilt = new Gallery({ hnswAbove: 300 });
+    await rebuilt.rebuild('m', streamOf(templates, 50), { expectedCount: templates.length });
+    expect(rebuilt.subspaceStatus('m')).toEqual({ rank, outside: 0 });
+    expect(rebuilt.wantsRebuild('m')).toBe(false);
+    // Templates from another model version, outside the subspace: counted, and past 1 % (at least 100) a rebuild is due.
+    const outside = randomUnitMatrix(seededRandom(22), 101, 64);
+    const strangers = Array.from({ length: 101 }, (_, i) => ({ id: `x-${i}`, personId: `x-person-${i}`, modelId: 'm', embedding: outside.slice(i * 64, (i + 1) * 64) }));
+    for (const t of strangers) rebuilt.add(t);
+    expect(rebuilt.subspaceStatus('m')!.outside).toBe(101);
+    expect(rebuilt.wantsRebuild('m')).toBe(true);
+
+    const whole = new Gallery({ hnswAbove: 300, subspace: false });
+    await whole.rebuild('m', streamOf(templates, 50), { expectedCount: templates.length });
+    expect(whole.kind('m')).toBe('hnsw');
+    expect(whole.subspaceStatus('m')).toBeNull();
+  });
+
   it('saves and loads every model, and leaves out a damaged one for a rebuild', async () => {
     const gallery = new Gallery({ hnswAbove: 100 });
     const a = makeTemplates('arcface/v1', 60, 2, 10);

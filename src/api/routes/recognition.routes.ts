@@ -99,6 +99,10 @@ const galleryStatusSchema = z.object({
   lastSavedAt: z.number().nullable(),
   unsaved: z.boolean(),
   otherModels: z.array(z.object({ modelId: z.string(), count: z.number() })),
+  subspace: z
+    .object({ rank: z.number().describe("dimensions the HNSW index stores per template"), outside: z.number().describe('templates added since it was learnt that lie outside it') })
+    .nullable()
+    .describe('the subspace the HNSW index stores coordinates in; null: whole vectors (exact index, or not low-rank)'),
 });
 
 export const recognitionRoutes: RouteModule = (root, { config, services }) => {
