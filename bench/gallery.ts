@@ -2,18 +2,19 @@
  * Gallery benchmark: search latency and recall of the HNSW index against exact search, exact
  * search latency, enrollment throughput and memory, at 10k, 100k and 1M templates.
  *
- *   npm run bench:gallery -- [--sizes 10000,100000,1000000] [--queries 1000] [--isotropic | --crowded] [--subspace-index] [--spectrum]
+ *   npm run bench:gallery -- [--sizes 10000,100000,1000000] [--queries 1000] [--isotropic | --crowded] [--whole-vectors] [--spectrum]
  *       [--quantization i8] [--connectivity 32] [--expansion-add 384] [--expansion-search 128,64,256]
  *       [--build-threads 1] [--embed-only] [--no-cache]
  *
  * Vectors: real fr_feature embeddings of /work/shared/datasets (faces/ and pose/ photos; computed
  * once with the ONNX engine and cached in .cache/gallery-bench-embeddings.bin), plus synthetic
- * people made from them (gallery-people.ts): by default people as far from each other as real
- * different people are (a gallery the duplicate check would accept), each with 2–6 templates
- * that vary like real photos of one person; --crowded is the earlier generator where every
- * synthetic person has another at ≈0.72 cosine (a stress case). Queries are new views of the
- * person of a random stored template. --subspace keeps the people's random parts inside the ≈150
- * dimensions real embeddings span (--spectrum prints that measurement). Recall@1 is
+ * people made from them (gallery-people.ts): by default people made inside the subspace real
+ * embeddings span (--spectrum prints that measurement), each with 2–6 templates that vary like
+ * real photos of one person; --isotropic is the earlier generator (random parts in all 512
+ * dimensions), --crowded the one before it (every person has another at ≈0.72 cosine). Queries
+ * are new views of the person of a random stored template. The HNSW index stores coordinates in
+ * a subspace learnt from 10,000 of the gallery's templates, as the server does (--whole-vectors:
+ * whole vectors; data that is not low-rank gets none either way). Recall@1 is
  * HNSW's top-1 against the exact index's top-1 (a different template with the same exact
  * similarity counts as a hit); "same person@1" also counts another template of the person exact's
  * top-1 belongs to (what identification needs). Built graphs are cached under .cache/ by size and
@@ -244,7 +245,7 @@ interface HnswResult {
   buildSeconds?: number;
   /** The graph was loaded from .cache/ (built by an earlier run with the same key; buildSeconds is that run's). */
   buildFromCache?: boolean;
-  /** Rank of the subspace the index stores coordinates in (--subspace-index), and templates added outside it. */
+  /** Rank of the subspace the index stores coordinates in (none with --whole-vectors, or data that is not low-rank), and templates added outside it. */
   subspaceRank?: number;
   outsideSubspace?: number;
   /** Stored templates (of a random sample) that a search by their own vector does not return first. */
@@ -600,7 +601,7 @@ interface BenchOptions {
   expansionSearch: number[];
   /** Build every graph afresh and keep none (--no-cache). */
   noCache: boolean;
-  /** HNSW over coordinates in a subspace learnt from a sample of the gallery (--subspace-index). */
+  /** HNSW over coordinates in a subspace learnt from a sample of the gallery, as the server builds it (off: --whole-vectors). */
   subspaceIndex: boolean;
 }
 
@@ -626,7 +627,7 @@ async function main(): Promise<void> {
     people: args.includes('--crowded') ? 'crowded' : args.includes('--isotropic') ? 'isotropic' : 'realistic',
     buildThreads: Number(parseList(args, '--build-threads', '1')[0]),
     noCache: args.includes('--no-cache'),
-    subspaceIndex: args.includes('--subspace-index'),
+    subspaceIndex: !args.includes('--whole-vectors'),
   };
   const started = performance.now();
   const results: SizeResult[] = [];
