@@ -1,4 +1,4 @@
-import sharp, { type Metadata } from 'sharp';
+import sharp, { type Metadata, type OutputInfo } from 'sharp';
 import type { ImageLimits } from '../config/config.ts';
 import type { RgbImage } from '../domain/types.ts';
 import { ImageTooLargeError, InvalidImageError } from './errors.ts';
@@ -28,10 +28,44 @@ export async function decodeImage(bytes: Uint8Array, limits: ImageLimits = DEFAU
     throw new ImageTooLargeError(`the image is ${bytes.byteLength} bytes; the limit is ${limits.maxBytes} bytes`);
   }
   const input = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const sniffed = sniffFormat(input);
+  if (sniffed === null || !(limits.formats as string[]).includes(sniffed)) {
+    // Not a format we recognise from its magic bytes (or not accepted): let libvips name it first.
+    await checkHeader(input, limits);
+  }
+  // One libvips pass: limitInputPixels still refuses a decompression bomb from its header, before any
+  // pixel is decoded; a failure is then classified by reading the header on its own (the rare path).
+  let decoded: { data: Buffer; info: OutputInfo };
+  try {
+    decoded = await sharp(input, { limitInputPixels: limits.maxPixels, failOn: 'error' })
+      .rotate() // applies EXIF orientation
+      .resize({ width: limits.maxSidePx, height: limits.maxSidePx, fit: 'inside', withoutEnlargement: true })
+      .removeAlpha()
+      .toColourspace('srgb')
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+  } catch (err) {
+    await checkHeader(input, limits);
+    throw new InvalidImageError(`the image could not be decoded (${describeSharpError(err)})`);
+  }
+  const { data, info } = decoded;
+  if (info.channels !== 3) throw new InvalidImageError(`decoded to ${info.channels} channels, expected 3`);
+  return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
+}
+
+/** The format named by an image's magic bytes, for the common formats; null for anything else. */
+function sniffFormat(b: Buffer): 'jpeg' | 'png' | 'webp' | null {
+  if (b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return 'jpeg';
+  if (b.length >= 8 && b.readUInt32BE(0) === 0x89504e47 && b.readUInt32BE(4) === 0x0d0a1a0a) return 'png';
+  if (b.length >= 12 && b.toString('latin1', 0, 4) === 'RIFF' && b.toString('latin1', 8, 12) === 'WEBP') return 'webp';
+  return null;
+}
+
+/** Reads the header alone and throws the error that fits it: unreadable, format not accepted, no pixels, too many pixels. */
+async function checkHeader(input: Buffer, limits: ImageLimits): Promise<void> {
   let metadata: Metadata;
   try {
-    // limitInputPixels makes libvips refuse a decompression bomb from its header alone.
-    metadata = await sharp(input, { limitInputPixels: limits.maxPixels, failOn: 'error' }).metadata();
+    metadata = await sharp(input, { failOn: 'error' }).metadata();
   } catch (err) {
     throw new InvalidImageError(`the data is not a readable image (${describeSharpError(err)})`);
   }
@@ -44,20 +78,6 @@ export async function decodeImage(bytes: Uint8Array, limits: ImageLimits = DEFAU
   if (width < 1 || height < 1) throw new InvalidImageError('the image has no pixels');
   if (width * height > limits.maxPixels) {
     throw new ImageTooLargeError(`the image is ${width}×${height} pixels; the limit is ${limits.maxPixels} pixels`);
-  }
-  try {
-    const { data, info } = await sharp(input, { limitInputPixels: limits.maxPixels, failOn: 'error' })
-      .rotate() // applies EXIF orientation
-      .resize({ width: limits.maxSidePx, height: limits.maxSidePx, fit: 'inside', withoutEnlargement: true })
-      .removeAlpha()
-      .toColourspace('srgb')
-      .raw()
-      .toBuffer({ resolveWithObject: true });
-    if (info.channels !== 3) throw new InvalidImageError(`decoded to ${info.channels} channels, expected 3`);
-    return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
-  } catch (err) {
-    if (err instanceof InvalidImageError) throw err;
-    throw new InvalidImageError(`the image could not be decoded (${describeSharpError(err)})`);
   }
 }
 
