@@ -262,13 +262,23 @@ interface AxisTaps {
  * spans at most maxAreaTaps source pixels; beyond that the cell is averaged at maxAreaTaps evenly
  * spaced pixels, which keeps the cost of a 1920-px photo near that of a 640-px frame.
  */
-function axisTaps(regionStart: number, regionSize: number, outSize: number, sourceSize: number, maxAreaTaps: number): AxisTaps {
+function axisTaps(
+  regionStart: number,
+  regionSize: number,
+  outSize: number,
+  sourceSize: number,
+  maxAreaTaps: number,
+  reuse?: AxisTaps,
+): AxisTaps {
   const step = regionSize / outSize;
   const mode = step <= 1 ? 'bilinear' : Math.ceil(step) + 1 <= maxAreaTaps ? 'area' : 'sampled';
   const maxTaps = mode === 'bilinear' ? 2 : mode === 'area' ? Math.ceil(step) + 2 : maxAreaTaps;
-  const index = new Int32Array(outSize * maxTaps);
-  const weights = new Float32Array(outSize * maxTaps);
-  const count = new Int32Array(outSize);
+  // The arrays of an evicted entry are reused when they are large enough (a followed face's box
+  // moves every frame, so its taps are recomputed every frame; they need not be reallocated).
+  const fits = reuse !== undefined && reuse.index.length >= outSize * maxTaps && reuse.count.length >= outSize;
+  const index = fits ? reuse.index : new Int32Array(outSize * maxTaps);
+  const weights = fits ? reuse.weights : new Float32Array(outSize * maxTaps);
+  const count = fits ? reuse.count : new Int32Array(outSize);
   const last = sourceSize - 1;
   for (let o = 0; o < outSize; o++) {
     const base = o * maxTaps;
@@ -304,8 +314,18 @@ function axisTaps(regionStart: number, regionSize: number, outSize: number, sour
     }
     count[o] = n;
   }
-  const twoTaps = maxTaps === 2 && count.every((c) => c === 2);
+  let twoTaps = maxTaps === 2;
+  for (let o = 0; o < outSize && twoTaps; o++) twoTaps = count[o] === 2;
   return { index, weights, count, maxTaps, twoTaps };
+}
+
+interface TapsEntry {
+  regionStart: number;
+  regionSize: number;
+  outSize: number;
+  sourceSize: number;
+  maxAreaTaps: number;
+  taps: AxisTaps;
 }
 
 /**
@@ -315,7 +335,8 @@ function axisTaps(regionStart: number, regionSize: number, outSize: number, sour
 export class ResizeScratch {
   private rowBuffer = new Float32Array(0);
   private slotBuffer = new Int32Array(0);
-  private readonly taps = new Map<string, AxisTaps>();
+  /** Most recently used first; looked up by exact geometry (no string keys: this runs several times a frame). */
+  private readonly taps: TapsEntry[] = [];
 
   rows(length: number): Float32Array {
     if (this.rowBuffer.length < length) this.rowBuffer = new Float32Array(length);
@@ -328,15 +349,32 @@ export class ResizeScratch {
   }
 
   axisTaps(regionStart: number, regionSize: number, outSize: number, sourceSize: number, maxAreaTaps: number): AxisTaps {
-    const key = `${regionStart}|${regionSize}|${outSize}|${sourceSize}|${maxAreaTaps}`;
-    let taps = this.taps.get(key);
-    if (!taps) {
-      taps = axisTaps(regionStart, regionSize, outSize, sourceSize, maxAreaTaps);
-      if (this.taps.size >= 16) this.taps.delete(this.taps.keys().next().value!);
-      this.taps.set(key, taps);
+    const list = this.taps;
+    for (let i = 0; i < list.length; i++) {
+      const e = list[i]!;
+      if (
+        e.regionStart === regionStart &&
+        e.regionSize === regionSize &&
+        e.outSize === outSize &&
+        e.sourceSize === sourceSize &&
+        e.maxAreaTaps === maxAreaTaps
+      ) {
+        if (i > 0) {
+          list.splice(i, 1);
+          list.unshift(e);
+        }
+        return e.taps;
+      }
     }
+    // The least recently used entry is evicted; the taps returned by the call before this one
+    // (the other axis of the same resize) are the most recently used, so they are never reused here.
+    const evicted = list.length >= ResizeScratch.CACHED_TAPS ? list.pop() : undefined;
+    const taps = axisTaps(regionStart, regionSize, outSize, sourceSize, maxAreaTaps, evicted?.taps);
+    list.unshift({ regionStart, regionSize, outSize, sourceSize, maxAreaTaps, taps });
     return taps;
   }
+
+  private static readonly CACHED_TAPS = 16;
 }
 
 /** Default cap on source pixels averaged per output pixel and axis when shrinking (see axisTaps). */
@@ -373,14 +411,22 @@ export function resizeRegionToTensor(
       if (slot[y] === -1) slot[y] = rowCount++;
     }
   }
-  const rowStride = outWidth * 3;
+  const { mean, scale } = format;
+  const grey = format.channels === 'grey';
+  // Grey is computed in the horizontal pass (it is linear, so the order does not matter): the
+  // intermediate rows and the vertical pass then carry one channel instead of three.
+  const rowStride = grey ? outWidth : outWidth * 3;
   const rows = scratch.rows(rowCount * rowStride);
   for (let y = 0; y < height; y++) {
     const s0 = slot[y]!;
-    if (s0 >= 0) filterRow(src, y * width * 3, xs, outWidth, rows, s0 * rowStride);
+    if (s0 < 0) continue;
+    if (grey) filterRowGrey(src, y * width * 3, xs, outWidth, rows, s0 * rowStride);
+    else filterRow(src, y * width * 3, xs, outWidth, rows, s0 * rowStride);
   }
-  const { mean, scale } = format;
-  const grey = format.channels === 'grey';
+  if (grey) {
+    verticalGrey(rows, rowStride, slot, ys, outWidth, outHeight, mean, scale, out);
+    return out;
+  }
   const rPlane = format.channels === 'bgr' ? 2 * plane : 0;
   const bPlane = format.channels === 'bgr' ? 0 : 2 * plane;
   const yTaps = ys.maxTaps;
@@ -391,7 +437,7 @@ export function resizeRegionToTensor(
     const kStart = oy * yTaps;
     const kEnd = kStart + yCount[oy]!;
     const p0 = oy * outWidth;
-    if (ys.twoTaps && !grey) {
+    if (ys.twoTaps) {
       // The common case (camera frames, bilinear crops), unrolled.
       const w0 = yWeights[kStart]!;
       const w1 = yWeights[kStart + 1]!;
@@ -417,13 +463,9 @@ export function resizeRegionToTensor(
         b += w * rows[t + 2]!;
       }
       const p = p0 + ox;
-      if (grey) {
-        out[p] = (0.299 * r + 0.587 * g + 0.114 * b - mean) * scale;
-      } else {
-        out[rPlane + p] = (r - mean) * scale;
-        out[plane + p] = (g - mean) * scale;
-        out[bPlane + p] = (b - mean) * scale;
-      }
+      out[rPlane + p] = (r - mean) * scale;
+      out[plane + p] = (g - mean) * scale;
+      out[bPlane + p] = (b - mean) * scale;
     }
   }
   return out;
@@ -458,6 +500,68 @@ function filterRow(src: Uint8Array, srcRow: number, xs: AxisTaps, outWidth: numb
     rows[t] = r;
     rows[t + 1] = g;
     rows[t + 2] = b;
+  }
+}
+
+/** One source row through the horizontal taps into rows[t …] as grey (0.299·R + 0.587·G + 0.114·B) floats. */
+function filterRowGrey(src: Uint8Array, srcRow: number, xs: AxisTaps, outWidth: number, rows: Float32Array, t: number): void {
+  const { index, weights, count, maxTaps } = xs;
+  if (xs.twoTaps) {
+    for (let o = 0, k = 0; o < outWidth; o++, k += 2, t++) {
+      const s0 = srcRow + index[k]! * 3;
+      const s1 = srcRow + index[k + 1]! * 3;
+      const r = weights[k]! * src[s0]! + weights[k + 1]! * src[s1]!;
+      const g = weights[k]! * src[s0 + 1]! + weights[k + 1]! * src[s1 + 1]!;
+      const b = weights[k]! * src[s0 + 2]! + weights[k + 1]! * src[s1 + 2]!;
+      rows[t] = 0.299 * r + 0.587 * g + 0.114 * b;
+    }
+    return;
+  }
+  for (let o = 0; o < outWidth; o++, t++) {
+    let r = 0;
+    let g = 0;
+    let b = 0;
+    for (let k = o * maxTaps, end = k + count[o]!; k < end; k++) {
+      const w = weights[k]!;
+      const s = srcRow + index[k]! * 3;
+      r += w * src[s]!;
+      g += w * src[s + 1]!;
+      b += w * src[s + 2]!;
+    }
+    rows[t] = 0.299 * r + 0.587 * g + 0.114 * b;
+  }
+}
+
+/** The vertical pass over grey rows (one float per output column) into the single tensor plane. */
+function verticalGrey(
+  rows: Float32Array,
+  rowStride: number,
+  slot: Int32Array,
+  ys: AxisTaps,
+  outWidth: number,
+  outHeight: number,
+  mean: number,
+  scale: number,
+  out: Float32Array,
+): void {
+  const { index, weights, count, maxTaps } = ys;
+  for (let oy = 0; oy < outHeight; oy++) {
+    const kStart = oy * maxTaps;
+    const p0 = oy * outWidth;
+    if (ys.twoTaps) {
+      const w0 = weights[kStart]!;
+      const w1 = weights[kStart + 1]!;
+      const t0 = slot[index[kStart]!]! * rowStride;
+      const t1 = slot[index[kStart + 1]!]! * rowStride;
+      for (let ox = 0; ox < outWidth; ox++) out[p0 + ox] = (w0 * rows[t0 + ox]! + w1 * rows[t1 + ox]! - mean) * scale;
+      continue;
+    }
+    const kEnd = kStart + count[oy]!;
+    for (let ox = 0; ox < outWidth; ox++) {
+      let v = 0;
+      for (let k = kStart; k < kEnd; k++) v += weights[k]! * rows[slot[index[k]!]! * rowStride + ox]!;
+      out[p0 + ox] = (v - mean) * scale;
+    }
   }
 }
 
