@@ -121,23 +121,42 @@ const SCENE_CELL_CHANGE = 12;
 /** This many changed cells mean something moved: a face entering at a frame's edge changes dozens. */
 const SCENE_CHANGED_CELLS = 4;
 
-/** Mean grey level per cell of a 64 × 48 grid over the frame (sampling every other pixel). */
+/** Sampled column (x = 2j) → thumbnail cell, for the last image width seen (a camera's frames share one). */
+let columnCells = new Uint16Array(0);
+let columnCellsWidth = -1;
+
+function columnCellsFor(width: number): Uint16Array {
+  if (width !== columnCellsWidth) {
+    columnCells = new Uint16Array(Math.ceil(width / 2));
+    for (let j = 0; j < columnCells.length; j++) columnCells[j] = Math.min(SCENE_THUMB_WIDTH - 1, Math.floor((2 * j * SCENE_THUMB_WIDTH) / width));
+    columnCellsWidth = width;
+  }
+  return columnCells;
+}
+
+/**
+ * Mean grey level per cell of a 64 × 48 grid over the frame (sampling every other pixel). Integer
+ * arithmetic (grey × 1000 = 299·R + 587·G + 114·B, exact) and a precomputed column → cell map.
+ */
 export function sceneThumbnail(image: RgbImage): Uint8Array {
   const { width, height, data } = image;
-  const sums = new Float64Array(SCENE_THUMB_WIDTH * SCENE_THUMB_HEIGHT);
-  const counts = new Uint32Array(SCENE_THUMB_WIDTH * SCENE_THUMB_HEIGHT);
+  const cells = SCENE_THUMB_WIDTH * SCENE_THUMB_HEIGHT;
+  // Per cell at most ⌈30/2⌉² samples on a 1920-px image, × 255 000: far below 2³¹.
+  const sums = new Int32Array(cells);
+  const counts = new Int32Array(cells);
+  const cellOf = columnCellsFor(width);
+  const samples = cellOf.length;
   for (let y = 0; y < height; y += 2) {
-    const cy = Math.min(SCENE_THUMB_HEIGHT - 1, Math.floor((y * SCENE_THUMB_HEIGHT) / height));
-    for (let x = 0; x < width; x += 2) {
-      const cx = Math.min(SCENE_THUMB_WIDTH - 1, Math.floor((x * SCENE_THUMB_WIDTH) / width));
-      const i = (y * width + x) * 3;
-      const c = cy * SCENE_THUMB_WIDTH + cx;
-      sums[c]! += 0.299 * data[i]! + 0.587 * data[i + 1]! + 0.114 * data[i + 2]!;
+    const row = Math.min(SCENE_THUMB_HEIGHT - 1, Math.floor((y * SCENE_THUMB_HEIGHT) / height)) * SCENE_THUMB_WIDTH;
+    for (let j = 0, i = y * width * 3; j < samples; j++, i += 6) {
+      const c = row + cellOf[j]!;
+      sums[c]! += 299 * data[i]! + 587 * data[i + 1]! + 114 * data[i + 2]!;
       counts[c]!++;
     }
   }
-  const out = new Uint8Array(sums.length);
-  for (let c = 0; c < sums.length; c++) out[c] = counts[c]! > 0 ? Math.round(sums[c]! / counts[c]!) : 0;
+  const out = new Uint8Array(cells);
+  // Rounded mean (halves up): ⌊(sum + 500·n) / (1000·n)⌋.
+  for (let c = 0; c < cells; c++) out[c] = counts[c]! > 0 ? Math.floor((sums[c]! + 500 * counts[c]!) / (1000 * counts[c]!)) : 0;
   return out;
 }
 
