@@ -32,6 +32,13 @@ const GREY: TensorFormat = { channels: 'grey', mean: 0, scale: 1 };
 /** Reusable buffers for one worker. */
 export class FollowScratch {
   readonly resize = new ResizeScratch();
+  private frameBuffer = new Uint8Array(0);
+
+  /** A full-frame RGB buffer for partial decodes (analyzeFollowedFrame), reused while the frame size stays. */
+  frame(length: number): Uint8Array {
+    if (this.frameBuffer.length !== length) this.frameBuffer = new Uint8Array(length);
+    return this.frameBuffer;
+  }
 }
 
 /** A zero-mean, unit-norm grey patch of the box (all zeros for a flat region). */

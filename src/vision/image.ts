@@ -101,3 +101,92 @@ function describeSharpError(err: unknown): string {
   // libvips messages can run to several lines of internals; the first line is the useful part.
   return message.split('\n')[0]!.slice(0, 200);
 }
+
+/** What a JPEG's headers say before any pixel is decoded: its size, and whether EXIF (which may rotate it) is present. */
+export interface JpegHeader {
+  width: number;
+  height: number;
+  exif: boolean;
+}
+
+/**
+ * Reads a JPEG's markers up to its frame header (SOFn); null when the bytes are not a JPEG this
+ * can read (anything unusual is left to libvips and the full decode).
+ */
+export function readJpegHeader(b: Uint8Array): JpegHeader | null {
+  if (b.length < 4 || b[0] !== 0xff || b[1] !== 0xd8) return null;
+  let exif = false;
+  let i = 2;
+  while (i + 4 <= b.length) {
+    if (b[i] !== 0xff) return null;
+    const marker = b[i + 1]!;
+    if (marker === 0xff) {
+      i++; // fill byte
+      continue;
+    }
+    const length = (b[i + 2]! << 8) | b[i + 3]!;
+    if (length < 2) return null;
+    // SOF0…SOF15 except DHT (C4), JPG (C8) and DAC (CC): precision, height, width.
+    if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
+      if (i + 9 > b.length) return null;
+      const height = (b[i + 5]! << 8) | b[i + 6]!;
+      const width = (b[i + 7]! << 8) | b[i + 8]!;
+      return width > 0 && height > 0 ? { width, height, exif } : null;
+    }
+    if (marker === 0xda || marker === 0xd9) return null; // scan or end before a frame header
+    if (marker === 0xe1 && i + 10 <= b.length && b[i + 4] === 0x45 && b[i + 5] === 0x78 && b[i + 6] === 0x69 && b[i + 7] === 0x66) exif = true;
+    i += 2 + length;
+  }
+  return null;
+}
+
+/** A rectangle of whole pixels. */
+export interface PixelRect {
+  left: number;
+  top: number;
+  width: number;
+  height: number;
+}
+
+/**
+ * Decodes only `rect` of a JPEG (libvips stops after the rect's last row and converts only its
+ * pixels) into `frame`, a full-size RGB buffer, and returns the full-size image: pixels outside
+ * the rect are black, so a caller must read inside the rect only (and check that it did). Null when
+ * the image is not one this path handles exactly as decodeImage would (not a plain JPEG, EXIF that
+ * may rotate it, larger than the limits or than maxSidePx, a different size than `header` said):
+ * the caller then decodes the whole image with decodeImage.
+ */
+export async function decodeJpegRect(
+  bytes: Uint8Array,
+  header: JpegHeader,
+  rect: PixelRect,
+  frame: Uint8Array,
+  limits: ImageLimits = DEFAULT_IMAGE_LIMITS,
+): Promise<RgbImage | null> {
+  const { width, height } = header;
+  if (header.exif || bytes.byteLength > limits.maxBytes || !limits.formats.includes('jpeg')) return null;
+  if (width * height > limits.maxPixels || Math.max(width, height) > limits.maxSidePx) return null;
+  if (frame.length !== width * height * 3) return null;
+  if (rect.left < 0 || rect.top < 0 || rect.width < 1 || rect.height < 1 || rect.left + rect.width > width || rect.top + rect.height > height) return null;
+  const input = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let data: Buffer;
+  let info: OutputInfo;
+  try {
+    ({ data, info } = await sharp(input, { limitInputPixels: limits.maxPixels, failOn: 'error' })
+      .extract(rect)
+      .removeAlpha()
+      .toColourspace('srgb')
+      .raw()
+      .toBuffer({ resolveWithObject: true }));
+  } catch {
+    return null; // the full decode reports what is wrong with it
+  }
+  if (info.channels !== 3 || info.width !== rect.width || info.height !== rect.height) return null;
+  frame.fill(0);
+  const rowBytes = rect.width * 3;
+  for (let y = 0; y < rect.height; y++) {
+    const from = y * rowBytes;
+    frame.set(data.subarray(from, from + rowBytes), ((rect.top + y) * width + rect.left) * 3);
+  }
+  return { width, height, data: frame };
+}

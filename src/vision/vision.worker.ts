@@ -2,7 +2,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { VisionConfig } from '../config/config.ts';
 import type { DetectedFace } from '../domain/types.ts';
 import type { AnalyzeOptions, AnalyzeResult, EmbedFacesOptions, EmbedFacesResult } from './analysis.ts';
-import { analyzeImage, embedDetectedFaces, WallClockProfiler } from './analyze.ts';
+import { analyzeFollowedFrame, analyzeImage, embedDetectedFaces, WallClockProfiler } from './analyze.ts';
 import { createFaceEngine } from './engine-factory.ts';
 import { VisionError } from './errors.ts';
 import { FollowScratch } from './follow.ts';
@@ -56,6 +56,14 @@ async function main(): Promise<void> {
       }
       try {
         const profiler = new WallClockProfiler();
+        if (request.type === 'analyze') {
+          // A followed camera frame needs only the part of it around its faces (null: decode it all).
+          const followed = await analyzeFollowedFrame(engine, request.bytes, request.options, config, profiler, followScratch);
+          if (followed) {
+            port.postMessage({ type: 'result', id: request.id, result: followed } satisfies WorkerReply);
+            return;
+          }
+        }
         const image = await profiler.measure('decode', () => decodeImage(request.bytes, config.image));
         const result =
           request.type === 'analyze'
