@@ -254,6 +254,11 @@ interface AxisTaps {
   maxTaps: number;
   /** Every output reads exactly two taps (bilinear, or an area sampled at two points). */
   twoTaps: boolean;
+  /** Lowest and highest source index read. */
+  first: number;
+  last: number;
+  /** The taps read at least as many values as the span [first, last] holds (most pixels, some twice). */
+  dense: boolean;
 }
 
 /**
@@ -315,8 +320,18 @@ function axisTaps(
     count[o] = n;
   }
   let twoTaps = maxTaps === 2;
-  for (let o = 0; o < outSize && twoTaps; o++) twoTaps = count[o] === 2;
-  return { index, weights, count, maxTaps, twoTaps };
+  let first = last;
+  let lastRead = 0;
+  for (let o = 0; o < outSize; o++) {
+    if (count[o] !== 2) twoTaps = false;
+    for (let k = o * maxTaps, end = k + count[o]!; k < end; k++) {
+      first = Math.min(first, index[k]!);
+      lastRead = Math.max(lastRead, index[k]!);
+    }
+  }
+  let reads = 0;
+  for (let o = 0; o < outSize; o++) reads += count[o]!;
+  return { index, weights, count, maxTaps, twoTaps, first, last: lastRead, dense: reads >= lastRead - first + 1 };
 }
 
 interface TapsEntry {
@@ -335,12 +350,24 @@ interface TapsEntry {
 export class ResizeScratch {
   private rowBuffer = new Float32Array(0);
   private slotBuffer = new Int32Array(0);
+  private greyBuffer = new Float32Array(0);
+  private accBuffer = new Float64Array(0);
   /** Most recently used first; looked up by exact geometry (no string keys: this runs several times a frame). */
   private readonly taps: TapsEntry[] = [];
 
   rows(length: number): Float32Array {
     if (this.rowBuffer.length < length) this.rowBuffer = new Float32Array(length);
     return this.rowBuffer;
+  }
+
+  accumulator(length: number): Float64Array {
+    if (this.accBuffer.length < length) this.accBuffer = new Float64Array(length);
+    return this.accBuffer;
+  }
+
+  greyRow(length: number): Float32Array {
+    if (this.greyBuffer.length < length) this.greyBuffer = new Float32Array(length);
+    return this.greyBuffer;
   }
 
   slots(length: number): Int32Array {
@@ -417,14 +444,15 @@ export function resizeRegionToTensor(
   // intermediate rows and the vertical pass then carry one channel instead of three.
   const rowStride = grey ? outWidth : outWidth * 3;
   const rows = scratch.rows(rowCount * rowStride);
+  const greyRow = grey ? scratch.greyRow(xs.last - xs.first + 1) : rows;
   for (let y = 0; y < height; y++) {
     const s0 = slot[y]!;
     if (s0 < 0) continue;
-    if (grey) filterRowGrey(src, y * width * 3, xs, outWidth, rows, s0 * rowStride);
+    if (grey) filterRowGrey(src, y * width * 3, xs, outWidth, rows, s0 * rowStride, greyRow);
     else filterRow(src, y * width * 3, xs, outWidth, rows, s0 * rowStride);
   }
   if (grey) {
-    verticalGrey(rows, rowStride, slot, ys, outWidth, outHeight, mean, scale, out);
+    verticalGrey(rows, rowStride, slot, ys, outWidth, outHeight, mean, scale, out, scratch.accumulator(outWidth));
     return out;
   }
   const rPlane = format.channels === 'bgr' ? 2 * plane : 0;
@@ -503,20 +531,36 @@ function filterRow(src: Uint8Array, srcRow: number, xs: AxisTaps, outWidth: numb
   }
 }
 
-/** One source row through the horizontal taps into rows[t …] as grey (0.299·R + 0.587·G + 0.114·B) floats. */
-function filterRowGrey(src: Uint8Array, srcRow: number, xs: AxisTaps, outWidth: number, rows: Float32Array, t: number): void {
-  const { index, weights, count, maxTaps } = xs;
+/**
+ * One source row through the horizontal taps into rows[t …] as grey (0.299·R + 0.587·G + 0.114·B)
+ * floats. The row's pixels are made grey once (into greyRow) and the taps then read one channel:
+ * neighbouring outputs share source pixels, so this does the colour conversion once per pixel.
+ */
+function filterRowGrey(src: Uint8Array, srcRow: number, xs: AxisTaps, outWidth: number, rows: Float32Array, t: number, greyRow: Float32Array): void {
+  const { index, weights, count, maxTaps, first, last } = xs;
+  if (!xs.dense) {
+    filterRowGreySparse(src, srcRow, xs, outWidth, rows, t);
+    return;
+  }
+  for (let i = first, s = srcRow + first * 3, g = 0; i <= last; i++, s += 3, g++) {
+    greyRow[g] = 0.299 * src[s]! + 0.587 * src[s + 1]! + 0.114 * src[s + 2]!;
+  }
   if (xs.twoTaps) {
     for (let o = 0, k = 0; o < outWidth; o++, k += 2, t++) {
-      const s0 = srcRow + index[k]! * 3;
-      const s1 = srcRow + index[k + 1]! * 3;
-      const r = weights[k]! * src[s0]! + weights[k + 1]! * src[s1]!;
-      const g = weights[k]! * src[s0 + 1]! + weights[k + 1]! * src[s1 + 1]!;
-      const b = weights[k]! * src[s0 + 2]! + weights[k + 1]! * src[s1 + 2]!;
-      rows[t] = 0.299 * r + 0.587 * g + 0.114 * b;
+      rows[t] = weights[k]! * greyRow[index[k]! - first]! + weights[k + 1]! * greyRow[index[k + 1]! - first]!;
     }
     return;
   }
+  for (let o = 0; o < outWidth; o++, t++) {
+    let v = 0;
+    for (let k = o * maxTaps, end = k + count[o]!; k < end; k++) v += weights[k]! * greyRow[index[k]! - first]!;
+    rows[t] = v;
+  }
+}
+
+/** filterRowGrey for taps that skip most source pixels (a small patch of a large box): colour per tap. */
+function filterRowGreySparse(src: Uint8Array, srcRow: number, xs: AxisTaps, outWidth: number, rows: Float32Array, t: number): void {
+  const { index, weights, count, maxTaps } = xs;
   for (let o = 0; o < outWidth; o++, t++) {
     let r = 0;
     let g = 0;
@@ -543,6 +587,7 @@ function verticalGrey(
   mean: number,
   scale: number,
   out: Float32Array,
+  acc: Float64Array,
 ): void {
   const { index, weights, count, maxTaps } = ys;
   for (let oy = 0; oy < outHeight; oy++) {
@@ -556,12 +601,17 @@ function verticalGrey(
       for (let ox = 0; ox < outWidth; ox++) out[p0 + ox] = (w0 * rows[t0 + ox]! + w1 * rows[t1 + ox]! - mean) * scale;
       continue;
     }
+    // Row by row (one tap's row at a time) so the inner loop is a plain multiply-add over columns.
     const kEnd = kStart + count[oy]!;
-    for (let ox = 0; ox < outWidth; ox++) {
-      let v = 0;
-      for (let k = kStart; k < kEnd; k++) v += weights[k]! * rows[slot[index[k]!]! * rowStride + ox]!;
-      out[p0 + ox] = (v - mean) * scale;
+    const w0 = weights[kStart]!;
+    const t0 = slot[index[kStart]!]! * rowStride;
+    for (let ox = 0; ox < outWidth; ox++) acc[ox] = w0 * rows[t0 + ox]!;
+    for (let k = kStart + 1; k < kEnd; k++) {
+      const w = weights[k]!;
+      const t = slot[index[k]!]! * rowStride;
+      for (let ox = 0; ox < outWidth; ox++) acc[ox]! += w * rows[t + ox]!;
     }
+    for (let ox = 0; ox < outWidth; ox++) out[p0 + ox] = (acc[ox]! - mean) * scale;
   }
 }
 
