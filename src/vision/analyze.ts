@@ -8,8 +8,8 @@ import type { AnalyzeOptions, AnalyzedFace, AnalyzeResult, EmbeddedFace, EmbedFa
 import type { FaceEngine, StageProfiler, VisionStage } from './face-engine.ts';
 import { timed } from './face-engine.ts';
 import { measureFaceStats } from './face-stats.ts';
-import { boxFromLandmarks, facePatch, FOLLOW_MIN_CORRELATION, FollowScratch, followStateOf, patchCorrelation, plausibleFollow, sceneChanged, sceneThumbnail } from './follow.ts';
-import { decodeJpegRect, encodeJpeg, readJpegHeader, type PixelRect } from './image.ts';
+import { boxFromLandmarks, facePatch, FOLLOW_MIN_CORRELATION, FollowScratch, followStateOf, patchCorrelation, plausibleFollow, SCENE_THUMB_HEIGHT, SCENE_THUMB_WIDTH, sceneChanged, sceneThumbnail } from './follow.ts';
+import { decodeJpegEighth, decodeJpegRect, encodeJpeg, readJpegHeader, type PixelRect } from './image.ts';
 
 /** Adds up wall-clock milliseconds per stage; inside a worker with single-threaded sessions this tracks CPU time. */
 export class WallClockProfiler implements StageProfiler {
@@ -68,6 +68,7 @@ export async function analyzeImage(
   config: Pick<VisionConfig, 'maxFaces' | 'minFaceScore' | 'quality'>,
   profiler: WallClockProfiler = new WallClockProfiler(),
   scratch: FollowScratch = new FollowScratch(),
+  thumbnailOf: () => Promise<Uint8Array> = async () => sceneThumbnail(image),
 ): Promise<AnalyzeResult> {
   const plan = options.follow;
   let detected: DetectedFace[] | null = null;
@@ -76,7 +77,7 @@ export async function analyzeImage(
     detected = await followFaces(engine, image, plan.faces, options, scratch, profiler);
     if (detected) location = { located: 'followed' };
   } else if (plan?.sceneReference) {
-    const thumbnail = await timed(profiler, 'detect', async () => sceneThumbnail(image));
+    const thumbnail = await timed(profiler, 'detect', thumbnailOf);
     if (!sceneChanged(plan.sceneReference, thumbnail)) {
       detected = [];
       location = { located: 'static' };
@@ -88,7 +89,7 @@ export async function analyzeImage(
       { maxFaces: options.maxFaces ?? config.maxFaces, minScore: config.minFaceScore, findSmallFaces: options.findSmallFaces, pose: options.pose },
       profiler,
     );
-    if (plan) location = { located: 'detected', ...(detected.length === 0 ? { sceneThumbnail: sceneThumbnail(image) } : {}) };
+    if (plan) location = { located: 'detected', ...(detected.length === 0 ? { sceneThumbnail: await thumbnailOf() } : {}) };
   }
   return describeFaces(engine, image, detected, location, options, config, profiler, scratch);
 }
@@ -185,6 +186,44 @@ export async function analyzeFollowedFrame(
   const detected = await followFaces(engine, image, plan.faces, options, scratch, profiler);
   if (!detected || !detected.every((f) => readsInside(f.box, rect, image))) return null;
   return describeFaces(engine, image, detected, { located: 'followed' }, options, config, profiler, scratch);
+}
+
+/** A camera frame's scene thumbnail made from its JPEG decoded at ⅛ scale, with the frame's size. */
+export interface JpegScene {
+  thumbnail: Uint8Array;
+  width: number;
+  height: number;
+}
+
+/**
+ * The scene thumbnail of a camera frame from a ⅛-scale decode (each pixel the mean of an 8 × 8
+ * block; about ¾ of a full decode's cost), or null when the frame is not a plain JPEG of at least
+ * 8 pixels per thumbnail cell. A camera's frames all take one way or the other, so a frame's
+ * thumbnail and its scene reference are always made alike.
+ */
+export async function jpegScene(bytes: Uint8Array, config: Pick<VisionConfig, 'image'>, profiler: WallClockProfiler): Promise<JpegScene | null> {
+  const header = readJpegHeader(bytes);
+  if (!header) return null;
+  const small = await profiler.measure('decode', () => decodeJpegEighth(bytes, header, config.image, 8 * SCENE_THUMB_WIDTH, 8 * SCENE_THUMB_HEIGHT));
+  return small ? { thumbnail: sceneThumbnail(small), width: header.width, height: header.height } : null;
+}
+
+/**
+ * A camera frame planned 'detect' with a scene reference, checked without a full decode: when its
+ * ⅛-scale thumbnail shows nothing changed, the answer is the same 'static' one analyzeImage gives
+ * (the detector is not run, nobody is there). Null when the scene changed or the frame cannot be
+ * checked so: the caller decodes it all and runs analyzeImage.
+ */
+export async function analyzeStaticFrame(
+  options: AnalyzeOptions,
+  profiler: WallClockProfiler,
+  scene: () => Promise<JpegScene | null>,
+): Promise<AnalyzeResult | null> {
+  const plan = options.follow;
+  if (plan?.mode !== 'detect' || !plan.sceneReference) return null;
+  const current = await scene();
+  if (!current || sceneChanged(plan.sceneReference, current.thumbnail)) return null;
+  return { width: current.width, height: current.height, faces: [], timingsMs: profiler.totalsMs, location: { located: 'static' } };
 }
 
 /** How far around a predicted box a followed frame is decoded, as a fraction of the box's larger side. */

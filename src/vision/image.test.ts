@@ -1,7 +1,7 @@
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { ImageTooLargeError, InvalidImageError } from './errors.ts';
-import { DEFAULT_IMAGE_LIMITS, decodeImage, decodeJpegRect, encodeJpeg, readJpegHeader } from './image.ts';
+import { DEFAULT_IMAGE_LIMITS, decodeImage, decodeJpegEighth, decodeJpegRect, encodeJpeg, readJpegHeader } from './image.ts';
 
 const solid = (width: number, height: number) =>
   sharp({ create: { width, height, channels: 3, background: { r: 200, g: 100, b: 50 } } });
@@ -88,5 +88,16 @@ describe('decodeJpegRect', () => {
     expect(await decodeJpegRect(rotated, readJpegHeader(rotated)!, { left: 0, top: 0, width: 8, height: 8 }, new Uint8Array(40 * 30 * 3))).toBeNull();
     expect(readJpegHeader(await solid(40, 30).png().toBuffer())).toBeNull();
     expect(await decodeJpegRect(plain, readJpegHeader(plain)!, { left: 35, top: 0, width: 8, height: 8 }, new Uint8Array(40 * 30 * 3))).toBeNull();
+  });
+});
+
+describe('decodeJpegEighth', () => {
+  it('decodes at ⅛ scale, each pixel near the mean of its 8 × 8 block; declines frames under the minimum size', async () => {
+    const jpeg = await solid(640, 480).jpeg().toBuffer();
+    const small = (await decodeJpegEighth(jpeg, readJpegHeader(jpeg)!, DEFAULT_IMAGE_LIMITS, 512, 384))!;
+    expect([small.width, small.height]).toEqual([80, 60]);
+    expect(Math.abs(small.data[0]! - 200)).toBeLessThan(4);
+    const little = await solid(320, 240).jpeg().toBuffer();
+    expect(await decodeJpegEighth(little, readJpegHeader(little)!, DEFAULT_IMAGE_LIMITS, 512, 384)).toBeNull();
   });
 });

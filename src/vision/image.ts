@@ -190,3 +190,35 @@ export async function decodeJpegRect(
   }
   return { width, height, data: frame };
 }
+
+/**
+ * A JPEG decoded at ⅛ scale (libjpeg's DCT scaling: each pixel is the mean of an 8 × 8 block, and
+ * most of the decoding work is skipped): what a scene check needs. Null when the image is not one
+ * the full decode would take as it is (EXIF, limits, size), as for decodeJpegRect, or smaller than
+ * minWidth × minHeight.
+ */
+export async function decodeJpegEighth(
+  bytes: Uint8Array,
+  header: JpegHeader,
+  limits: ImageLimits = DEFAULT_IMAGE_LIMITS,
+  minWidth = 1,
+  minHeight = 1,
+): Promise<RgbImage | null> {
+  const { width, height } = header;
+  if (header.exif || bytes.byteLength > limits.maxBytes || !limits.formats.includes('jpeg')) return null;
+  if (width * height > limits.maxPixels || Math.max(width, height) > limits.maxSidePx) return null;
+  if (width < minWidth || height < minHeight) return null;
+  const input = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  try {
+    const { data, info } = await sharp(input, { limitInputPixels: limits.maxPixels, failOn: 'error' })
+      .resize(Math.ceil(width / 8), Math.ceil(height / 8), { kernel: 'nearest', fit: 'fill' })
+      .removeAlpha()
+      .toColourspace('srgb')
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    if (info.channels !== 3) return null;
+    return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
+  } catch {
+    return null;
+  }
+}
