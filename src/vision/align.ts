@@ -254,6 +254,11 @@ interface AxisTaps {
   maxTaps: number;
   /** Every output reads exactly two taps (bilinear, or an area sampled at two points). */
   twoTaps: boolean;
+  /** Lowest and highest source index read. */
+  first: number;
+  last: number;
+  /** The taps read at least as many values as the span [first, last] holds (most pixels, some twice). */
+  dense: boolean;
 }
 
 /**
@@ -262,13 +267,23 @@ interface AxisTaps {
  * spans at most maxAreaTaps source pixels; beyond that the cell is averaged at maxAreaTaps evenly
  * spaced pixels, which keeps the cost of a 1920-px photo near that of a 640-px frame.
  */
-function axisTaps(regionStart: number, regionSize: number, outSize: number, sourceSize: number, maxAreaTaps: number): AxisTaps {
+function axisTaps(
+  regionStart: number,
+  regionSize: number,
+  outSize: number,
+  sourceSize: number,
+  maxAreaTaps: number,
+  reuse?: AxisTaps,
+): AxisTaps {
   const step = regionSize / outSize;
   const mode = step <= 1 ? 'bilinear' : Math.ceil(step) + 1 <= maxAreaTaps ? 'area' : 'sampled';
   const maxTaps = mode === 'bilinear' ? 2 : mode === 'area' ? Math.ceil(step) + 2 : maxAreaTaps;
-  const index = new Int32Array(outSize * maxTaps);
-  const weights = new Float32Array(outSize * maxTaps);
-  const count = new Int32Array(outSize);
+  // The arrays of an evicted entry are reused when they are large enough (a followed face's box
+  // moves every frame, so its taps are recomputed every frame; they need not be reallocated).
+  const fits = reuse !== undefined && reuse.index.length >= outSize * maxTaps && reuse.count.length >= outSize;
+  const index = fits ? reuse.index : new Int32Array(outSize * maxTaps);
+  const weights = fits ? reuse.weights : new Float32Array(outSize * maxTaps);
+  const count = fits ? reuse.count : new Int32Array(outSize);
   const last = sourceSize - 1;
   for (let o = 0; o < outSize; o++) {
     const base = o * maxTaps;
@@ -304,8 +319,28 @@ function axisTaps(regionStart: number, regionSize: number, outSize: number, sour
     }
     count[o] = n;
   }
-  const twoTaps = maxTaps === 2 && count.every((c) => c === 2);
-  return { index, weights, count, maxTaps, twoTaps };
+  let twoTaps = maxTaps === 2;
+  let first = last;
+  let lastRead = 0;
+  for (let o = 0; o < outSize; o++) {
+    if (count[o] !== 2) twoTaps = false;
+    for (let k = o * maxTaps, end = k + count[o]!; k < end; k++) {
+      first = Math.min(first, index[k]!);
+      lastRead = Math.max(lastRead, index[k]!);
+    }
+  }
+  let reads = 0;
+  for (let o = 0; o < outSize; o++) reads += count[o]!;
+  return { index, weights, count, maxTaps, twoTaps, first, last: lastRead, dense: reads >= lastRead - first + 1 };
+}
+
+interface TapsEntry {
+  regionStart: number;
+  regionSize: number;
+  outSize: number;
+  sourceSize: number;
+  maxAreaTaps: number;
+  taps: AxisTaps;
 }
 
 /**
@@ -315,11 +350,24 @@ function axisTaps(regionStart: number, regionSize: number, outSize: number, sour
 export class ResizeScratch {
   private rowBuffer = new Float32Array(0);
   private slotBuffer = new Int32Array(0);
-  private readonly taps = new Map<string, AxisTaps>();
+  private greyBuffer = new Float32Array(0);
+  private accBuffer = new Float64Array(0);
+  /** Most recently used first; looked up by exact geometry (no string keys: this runs several times a frame). */
+  private readonly taps: TapsEntry[] = [];
 
   rows(length: number): Float32Array {
     if (this.rowBuffer.length < length) this.rowBuffer = new Float32Array(length);
     return this.rowBuffer;
+  }
+
+  accumulator(length: number): Float64Array {
+    if (this.accBuffer.length < length) this.accBuffer = new Float64Array(length);
+    return this.accBuffer;
+  }
+
+  greyRow(length: number): Float32Array {
+    if (this.greyBuffer.length < length) this.greyBuffer = new Float32Array(length);
+    return this.greyBuffer;
   }
 
   slots(length: number): Int32Array {
@@ -328,15 +376,32 @@ export class ResizeScratch {
   }
 
   axisTaps(regionStart: number, regionSize: number, outSize: number, sourceSize: number, maxAreaTaps: number): AxisTaps {
-    const key = `${regionStart}|${regionSize}|${outSize}|${sourceSize}|${maxAreaTaps}`;
-    let taps = this.taps.get(key);
-    if (!taps) {
-      taps = axisTaps(regionStart, regionSize, outSize, sourceSize, maxAreaTaps);
-      if (this.taps.size >= 16) this.taps.delete(this.taps.keys().next().value!);
-      this.taps.set(key, taps);
+    const list = this.taps;
+    for (let i = 0; i < list.length; i++) {
+      const e = list[i]!;
+      if (
+        e.regionStart === regionStart &&
+        e.regionSize === regionSize &&
+        e.outSize === outSize &&
+        e.sourceSize === sourceSize &&
+        e.maxAreaTaps === maxAreaTaps
+      ) {
+        if (i > 0) {
+          list.splice(i, 1);
+          list.unshift(e);
+        }
+        return e.taps;
+      }
     }
+    // The least recently used entry is evicted; the taps returned by the call before this one
+    // (the other axis of the same resize) are the most recently used, so they are never reused here.
+    const evicted = list.length >= ResizeScratch.CACHED_TAPS ? list.pop() : undefined;
+    const taps = axisTaps(regionStart, regionSize, outSize, sourceSize, maxAreaTaps, evicted?.taps);
+    list.unshift({ regionStart, regionSize, outSize, sourceSize, maxAreaTaps, taps });
     return taps;
   }
+
+  private static readonly CACHED_TAPS = 16;
 }
 
 /** Default cap on source pixels averaged per output pixel and axis when shrinking (see axisTaps). */
@@ -373,14 +438,23 @@ export function resizeRegionToTensor(
       if (slot[y] === -1) slot[y] = rowCount++;
     }
   }
-  const rowStride = outWidth * 3;
-  const rows = scratch.rows(rowCount * rowStride);
-  for (let y = 0; y < height; y++) {
-    const s0 = slot[y]!;
-    if (s0 >= 0) filterRow(src, y * width * 3, xs, outWidth, rows, s0 * rowStride);
-  }
   const { mean, scale } = format;
   const grey = format.channels === 'grey';
+  // Grey is computed in the horizontal pass (it is linear, so the order does not matter): the
+  // intermediate rows and the vertical pass then carry one channel instead of three.
+  const rowStride = grey ? outWidth : outWidth * 3;
+  const rows = scratch.rows(rowCount * rowStride);
+  const greyRow = grey ? scratch.greyRow(xs.last - xs.first + 1) : rows;
+  for (let y = 0; y < height; y++) {
+    const s0 = slot[y]!;
+    if (s0 < 0) continue;
+    if (grey) filterRowGrey(src, y * width * 3, xs, outWidth, rows, s0 * rowStride, greyRow);
+    else filterRow(src, y * width * 3, xs, outWidth, rows, s0 * rowStride);
+  }
+  if (grey) {
+    verticalGrey(rows, rowStride, slot, ys, outWidth, outHeight, mean, scale, out, scratch.accumulator(outWidth));
+    return out;
+  }
   const rPlane = format.channels === 'bgr' ? 2 * plane : 0;
   const bPlane = format.channels === 'bgr' ? 0 : 2 * plane;
   const yTaps = ys.maxTaps;
@@ -391,7 +465,7 @@ export function resizeRegionToTensor(
     const kStart = oy * yTaps;
     const kEnd = kStart + yCount[oy]!;
     const p0 = oy * outWidth;
-    if (ys.twoTaps && !grey) {
+    if (ys.twoTaps) {
       // The common case (camera frames, bilinear crops), unrolled.
       const w0 = yWeights[kStart]!;
       const w1 = yWeights[kStart + 1]!;
@@ -417,13 +491,9 @@ export function resizeRegionToTensor(
         b += w * rows[t + 2]!;
       }
       const p = p0 + ox;
-      if (grey) {
-        out[p] = (0.299 * r + 0.587 * g + 0.114 * b - mean) * scale;
-      } else {
-        out[rPlane + p] = (r - mean) * scale;
-        out[plane + p] = (g - mean) * scale;
-        out[bPlane + p] = (b - mean) * scale;
-      }
+      out[rPlane + p] = (r - mean) * scale;
+      out[plane + p] = (g - mean) * scale;
+      out[bPlane + p] = (b - mean) * scale;
     }
   }
   return out;
@@ -458,6 +528,90 @@ function filterRow(src: Uint8Array, srcRow: number, xs: AxisTaps, outWidth: numb
     rows[t] = r;
     rows[t + 1] = g;
     rows[t + 2] = b;
+  }
+}
+
+/**
+ * One source row through the horizontal taps into rows[t …] as grey (0.299·R + 0.587·G + 0.114·B)
+ * floats. The row's pixels are made grey once (into greyRow) and the taps then read one channel:
+ * neighbouring outputs share source pixels, so this does the colour conversion once per pixel.
+ */
+function filterRowGrey(src: Uint8Array, srcRow: number, xs: AxisTaps, outWidth: number, rows: Float32Array, t: number, greyRow: Float32Array): void {
+  const { index, weights, count, maxTaps, first, last } = xs;
+  if (!xs.dense) {
+    filterRowGreySparse(src, srcRow, xs, outWidth, rows, t);
+    return;
+  }
+  for (let i = first, s = srcRow + first * 3, g = 0; i <= last; i++, s += 3, g++) {
+    greyRow[g] = 0.299 * src[s]! + 0.587 * src[s + 1]! + 0.114 * src[s + 2]!;
+  }
+  if (xs.twoTaps) {
+    for (let o = 0, k = 0; o < outWidth; o++, k += 2, t++) {
+      rows[t] = weights[k]! * greyRow[index[k]! - first]! + weights[k + 1]! * greyRow[index[k + 1]! - first]!;
+    }
+    return;
+  }
+  for (let o = 0; o < outWidth; o++, t++) {
+    let v = 0;
+    for (let k = o * maxTaps, end = k + count[o]!; k < end; k++) v += weights[k]! * greyRow[index[k]! - first]!;
+    rows[t] = v;
+  }
+}
+
+/** filterRowGrey for taps that skip most source pixels (a small patch of a large box): colour per tap. */
+function filterRowGreySparse(src: Uint8Array, srcRow: number, xs: AxisTaps, outWidth: number, rows: Float32Array, t: number): void {
+  const { index, weights, count, maxTaps } = xs;
+  for (let o = 0; o < outWidth; o++, t++) {
+    let r = 0;
+    let g = 0;
+    let b = 0;
+    for (let k = o * maxTaps, end = k + count[o]!; k < end; k++) {
+      const w = weights[k]!;
+      const s = srcRow + index[k]! * 3;
+      r += w * src[s]!;
+      g += w * src[s + 1]!;
+      b += w * src[s + 2]!;
+    }
+    rows[t] = 0.299 * r + 0.587 * g + 0.114 * b;
+  }
+}
+
+/** The vertical pass over grey rows (one float per output column) into the single tensor plane. */
+function verticalGrey(
+  rows: Float32Array,
+  rowStride: number,
+  slot: Int32Array,
+  ys: AxisTaps,
+  outWidth: number,
+  outHeight: number,
+  mean: number,
+  scale: number,
+  out: Float32Array,
+  acc: Float64Array,
+): void {
+  const { index, weights, count, maxTaps } = ys;
+  for (let oy = 0; oy < outHeight; oy++) {
+    const kStart = oy * maxTaps;
+    const p0 = oy * outWidth;
+    if (ys.twoTaps) {
+      const w0 = weights[kStart]!;
+      const w1 = weights[kStart + 1]!;
+      const t0 = slot[index[kStart]!]! * rowStride;
+      const t1 = slot[index[kStart + 1]!]! * rowStride;
+      for (let ox = 0; ox < outWidth; ox++) out[p0 + ox] = (w0 * rows[t0 + ox]! + w1 * rows[t1 + ox]! - mean) * scale;
+      continue;
+    }
+    // Row by row (one tap's row at a time) so the inner loop is a plain multiply-add over columns.
+    const kEnd = kStart + count[oy]!;
+    const w0 = weights[kStart]!;
+    const t0 = slot[index[kStart]!]! * rowStride;
+    for (let ox = 0; ox < outWidth; ox++) acc[ox] = w0 * rows[t0 + ox]!;
+    for (let k = kStart + 1; k < kEnd; k++) {
+      const w = weights[k]!;
+      const t = slot[index[k]!]! * rowStride;
+      for (let ox = 0; ox < outWidth; ox++) acc[ox]! += w * rows[t + ox]!;
+    }
+    for (let ox = 0; ox < outWidth; ox++) out[p0 + ox] = (acc[ox]! - mean) * scale;
   }
 }
 

@@ -32,6 +32,13 @@ const GREY: TensorFormat = { channels: 'grey', mean: 0, scale: 1 };
 /** Reusable buffers for one worker. */
 export class FollowScratch {
   readonly resize = new ResizeScratch();
+  private frameBuffer = new Uint8Array(0);
+
+  /** A full-frame RGB buffer for partial decodes (analyzeFollowedFrame), reused while the frame size stays. */
+  frame(length: number): Uint8Array {
+    if (this.frameBuffer.length !== length) this.frameBuffer = new Uint8Array(length);
+    return this.frameBuffer;
+  }
 }
 
 /** A zero-mean, unit-norm grey patch of the box (all zeros for a flat region). */
@@ -121,23 +128,46 @@ const SCENE_CELL_CHANGE = 12;
 /** This many changed cells mean something moved: a face entering at a frame's edge changes dozens. */
 const SCENE_CHANGED_CELLS = 4;
 
-/** Mean grey level per cell of a 64 × 48 grid over the frame (sampling every other pixel). */
+/** Sampled column (x = step·j) → thumbnail cell, for the last image width and step seen (a camera's frames share them). */
+let columnCells = new Uint16Array(0);
+let columnCellsKey = '';
+
+function columnCellsFor(width: number, step: number): Uint16Array {
+  const key = `${width}/${step}`;
+  if (key !== columnCellsKey) {
+    columnCells = new Uint16Array(Math.ceil(width / step));
+    for (let j = 0; j < columnCells.length; j++) columnCells[j] = Math.min(SCENE_THUMB_WIDTH - 1, Math.floor((step * j * SCENE_THUMB_WIDTH) / width));
+    columnCellsKey = key;
+  }
+  return columnCells;
+}
+
+/**
+ * Mean grey level per cell of a 64 × 48 grid over the frame, sampling every other pixel (every
+ * pixel of an image under 4 pixels per cell, such as a frame decoded at ⅛ scale, whose pixels are
+ * already the means of 8 × 8 blocks). Integer arithmetic (grey × 1000 = 299·R + 587·G + 114·B,
+ * exact) and a precomputed column → cell map.
+ */
 export function sceneThumbnail(image: RgbImage): Uint8Array {
   const { width, height, data } = image;
-  const sums = new Float64Array(SCENE_THUMB_WIDTH * SCENE_THUMB_HEIGHT);
-  const counts = new Uint32Array(SCENE_THUMB_WIDTH * SCENE_THUMB_HEIGHT);
-  for (let y = 0; y < height; y += 2) {
-    const cy = Math.min(SCENE_THUMB_HEIGHT - 1, Math.floor((y * SCENE_THUMB_HEIGHT) / height));
-    for (let x = 0; x < width; x += 2) {
-      const cx = Math.min(SCENE_THUMB_WIDTH - 1, Math.floor((x * SCENE_THUMB_WIDTH) / width));
-      const i = (y * width + x) * 3;
-      const c = cy * SCENE_THUMB_WIDTH + cx;
-      sums[c]! += 0.299 * data[i]! + 0.587 * data[i + 1]! + 0.114 * data[i + 2]!;
+  const step = width >= 4 * SCENE_THUMB_WIDTH && height >= 4 * SCENE_THUMB_HEIGHT ? 2 : 1;
+  const cells = SCENE_THUMB_WIDTH * SCENE_THUMB_HEIGHT;
+  // Per cell at most ⌈30/2⌉² samples on a 1920-px image, × 255 000: far below 2³¹.
+  const sums = new Int32Array(cells);
+  const counts = new Int32Array(cells);
+  const cellOf = columnCellsFor(width, step);
+  const samples = cellOf.length;
+  for (let y = 0; y < height; y += step) {
+    const row = Math.min(SCENE_THUMB_HEIGHT - 1, Math.floor((y * SCENE_THUMB_HEIGHT) / height)) * SCENE_THUMB_WIDTH;
+    for (let j = 0, i = y * width * 3; j < samples; j++, i += 3 * step) {
+      const c = row + cellOf[j]!;
+      sums[c]! += 299 * data[i]! + 587 * data[i + 1]! + 114 * data[i + 2]!;
       counts[c]!++;
     }
   }
-  const out = new Uint8Array(sums.length);
-  for (let c = 0; c < sums.length; c++) out[c] = counts[c]! > 0 ? Math.round(sums[c]! / counts[c]!) : 0;
+  const out = new Uint8Array(cells);
+  // Rounded mean (halves up): ⌊(sum + 500·n) / (1000·n)⌋.
+  for (let c = 0; c < cells; c++) out[c] = counts[c]! > 0 ? Math.floor((sums[c]! + 500 * counts[c]!) / (1000 * counts[c]!)) : 0;
   return out;
 }
 
