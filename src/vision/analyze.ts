@@ -110,7 +110,7 @@ async function describeFaces(
   const largest = detected.reduce<DetectedFace | undefined>((best, f) => (!best || area(f) > area(best) ? f : best), undefined);
   const faces: AnalyzedFace[] = [];
   for (const [i, face] of detected.entries()) {
-    const stats = await timed(profiler, 'quality', async () => measureFaceStats(image, face.box));
+    const stats = await timed(profiler, 'quality', async () => measureFaceStats(image, face.box, scratch.faceStats));
     const analyzed: AnalyzedFace = { ...face, quality: assessQuality(face, stats, config.quality) };
     if (plan && engine.landmarksAt && face.landmarks?.length) {
       // A followed face keeps the state of its last detection; a detected one starts afresh.

@@ -1,6 +1,7 @@
 import type { FollowAnchor, FollowState } from '../domain/tracker.ts';
 import type { Box, Point, RgbImage } from '../domain/types.ts';
 import { resizeRegionToTensor, ResizeScratch, type TensorFormat } from './align.ts';
+import { FaceStatsScratch } from './face-stats.ts';
 
 /*
  * Following a face between detector runs (MediaPipe-style): the landmark model alone runs on the
@@ -32,6 +33,8 @@ const GREY: TensorFormat = { channels: 'grey', mean: 0, scale: 1 };
 /** Reusable buffers for one worker. */
 export class FollowScratch {
   readonly resize = new ResizeScratch();
+  /** For the quality statistics of every analysed face: a 112×112 crop and its taps, not made anew per face. */
+  readonly faceStats = new FaceStatsScratch();
   private frameBuffer = new Uint8Array(0);
 
   /** A full-frame RGB buffer for partial decodes (analyzeFollowedFrame), reused while the frame size stays. */
