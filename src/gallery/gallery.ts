@@ -86,8 +86,9 @@ const OUTSIDE_SUBSPACE_REBUILD_SHARE = 0.01;
 
 /**
  * 50k templates (≈10k people): up to there the exact index answers in ≈1–2 ms on one thread
- * (≈3 ms at 100k) with no recall loss, in ≈2.7 KiB a template; past it HNSW answers in well under
- * a millisecond at recall@1 ≈ 0.99 and ≈1 KiB a template. Measured with bench/gallery.ts.
+ * (≈3–4.5 ms at 100k) with no recall loss, in ≈2.7 KiB a template; past it HNSW answers in
+ * ≈1–3 ms at recall@1 0.96–0.99 (ef 128–256 at 100k) in ≈0.85 KiB a template (float16 over the
+ * learnt subspace). Measured with bench/gallery.ts.
  */
 export const DEFAULT_HNSW_ABOVE = 50_000;
 
