@@ -163,6 +163,18 @@ describe('resizeRegionToTensor', () => {
     expect(Array.from(out)).toEqual([55, 75, 50, 50, 199.5, 197.5]);
   });
 
+  it('halves a whole frame (the detector fast path) exactly as the separable taps do', () => {
+    const pixel = (x: number, y: number): [number, number, number] => [(x * 37 + y * 11) % 256, (x * 5 + y * 53) % 256, (x * y) % 256];
+    const frame = makeImage(64, 48, pixel);
+    // The same pixels inside a wider image: the region is then not the whole image and takes the general path.
+    const wider = makeImage(70, 48, (x, y) => (x < 64 ? pixel(x, y) : [0, 0, 0]));
+    const format = { channels: 'bgr' as const, mean: 127.5, scale: 1 / 128 };
+    const region = { x: 0, y: 0, width: 64, height: 48 };
+    const fast = resizeRegionToTensor(frame, region, 32, 24, format, new Float32Array(3 * 768), new ResizeScratch(), 2);
+    const general = resizeRegionToTensor(wider, region, 32, 24, format, new Float32Array(3 * 768), new ResizeScratch(), 2);
+    for (let i = 0; i < fast.length; i++) expect(fast[i]).toBeCloseTo(general[i]!, 5);
+  });
+
   it('keeps a constant image constant at any scale and tap budget', () => {
     const image = makeImage(1920, 1080, () => [200, 100, 50]);
     for (const taps of [2, 4, 100]) {

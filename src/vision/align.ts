@@ -426,6 +426,12 @@ export function resizeRegionToTensor(
   const plane = outWidth * outHeight;
   checkTensorLength(out, format, plane);
   const { width, height, data: src } = image;
+  if (format.channels !== 'grey' && maxAreaTaps >= 2 && region.x === 0 && region.y === 0 && region.width === width && region.height === height && width === 2 * outWidth && height === 2 * outHeight) {
+    // A whole frame at half size (a 640×480 camera frame for the 320×240 detector): every output
+    // pixel is the mean of a 2 × 2 block, as the separable taps give, in one integer pass.
+    halveToTensor(src, width, outWidth, outHeight, format, out);
+    return out;
+  }
   const xs = scratch.axisTaps(region.x, region.width, outWidth, width, maxAreaTaps);
   const ys = scratch.axisTaps(region.y, region.height, outHeight, height, maxAreaTaps);
   // slot[y] = row of the intermediate buffer holding source row y, or −1 when no tap reads it.
@@ -497,6 +503,27 @@ export function resizeRegionToTensor(
     }
   }
   return out;
+}
+
+/** Each 2 × 2 block of an RGB image (width = 2 · outWidth) averaged into the planar tensor. */
+function halveToTensor(src: Uint8Array, width: number, outWidth: number, outHeight: number, format: TensorFormat, out: Float32Array): void {
+  const plane = outWidth * outHeight;
+  const rPlane = format.channels === 'bgr' ? 2 * plane : 0;
+  const bPlane = format.channels === 'bgr' ? 0 : 2 * plane;
+  const quarter = format.scale / 4;
+  const offset = format.mean * format.scale;
+  const stride = width * 3;
+  for (let oy = 0; oy < outHeight; oy++) {
+    let a = 2 * oy * stride;
+    let b = a + stride;
+    const p0 = oy * outWidth;
+    for (let ox = 0; ox < outWidth; ox++, a += 6, b += 6) {
+      const p = p0 + ox;
+      out[rPlane + p] = (src[a]! + src[a + 3]! + src[b]! + src[b + 3]!) * quarter - offset;
+      out[plane + p] = (src[a + 1]! + src[a + 4]! + src[b + 1]! + src[b + 4]!) * quarter - offset;
+      out[bPlane + p] = (src[a + 2]! + src[a + 5]! + src[b + 2]! + src[b + 5]!) * quarter - offset;
+    }
+  }
 }
 
 /** One source row through the horizontal taps into rows[t …] (interleaved RGB floats). */
