@@ -528,7 +528,7 @@ function halveToTensor(src: Uint8Array, width: number, outWidth: number, outHeig
 
 /** One source row through the horizontal taps into rows[t …] (interleaved RGB floats). */
 function filterRow(src: Uint8Array, srcRow: number, xs: AxisTaps, outWidth: number, rows: Float32Array, t: number): void {
-  const { index, weights, count, maxTaps } = xs;
+  const { index, weights } = xs;
   if (xs.twoTaps) {
     for (let o = 0, k = 0; o < outWidth; o++, k += 2, t += 3) {
       const w0 = weights[k]!;
@@ -541,21 +541,7 @@ function filterRow(src: Uint8Array, srcRow: number, xs: AxisTaps, outWidth: numb
     }
     return;
   }
-  for (let o = 0; o < outWidth; o++, t += 3) {
-    let r = 0;
-    let g = 0;
-    let b = 0;
-    for (let k = o * maxTaps, end = k + count[o]!; k < end; k++) {
-      const w = weights[k]!;
-      const s = srcRow + index[k]! * 3;
-      r += w * src[s]!;
-      g += w * src[s + 1]!;
-      b += w * src[s + 2]!;
-    }
-    rows[t] = r;
-    rows[t + 1] = g;
-    rows[t + 2] = b;
-  }
+  filterRowTaps(src, srcRow, xs, outWidth, rows, t, false);
 }
 
 /**
@@ -566,7 +552,7 @@ function filterRow(src: Uint8Array, srcRow: number, xs: AxisTaps, outWidth: numb
 function filterRowGrey(src: Uint8Array, srcRow: number, xs: AxisTaps, outWidth: number, rows: Float32Array, t: number, greyRow: Float32Array): void {
   const { index, weights, count, maxTaps, first, last } = xs;
   if (!xs.dense) {
-    filterRowGreySparse(src, srcRow, xs, outWidth, rows, t);
+    filterRowTaps(src, srcRow, xs, outWidth, rows, t, true);
     return;
   }
   for (let i = first, s = srcRow + first * 3, g = 0; i <= last; i++, s += 3, g++) {
@@ -585,10 +571,14 @@ function filterRowGrey(src: Uint8Array, srcRow: number, xs: AxisTaps, outWidth: 
   }
 }
 
-/** filterRowGrey for taps that skip most source pixels (a small patch of a large box): colour per tap. */
-function filterRowGreySparse(src: Uint8Array, srcRow: number, xs: AxisTaps, outWidth: number, rows: Float32Array, t: number): void {
+/**
+ * Any taps, colour per tap: RGB into rows[t …] (interleaved), or grey (0.299·R + 0.587·G + 0.114·B)
+ * one float per output — filterRowGrey's way for taps that skip most source pixels (a small patch
+ * of a large box), where making the whole row grey first would cost more.
+ */
+function filterRowTaps(src: Uint8Array, srcRow: number, xs: AxisTaps, outWidth: number, rows: Float32Array, t: number, grey: boolean): void {
   const { index, weights, count, maxTaps } = xs;
-  for (let o = 0; o < outWidth; o++, t++) {
+  for (let o = 0; o < outWidth; o++) {
     let r = 0;
     let g = 0;
     let b = 0;
@@ -599,7 +589,13 @@ function filterRowGreySparse(src: Uint8Array, srcRow: number, xs: AxisTaps, outW
       g += w * src[s + 1]!;
       b += w * src[s + 2]!;
     }
-    rows[t] = 0.299 * r + 0.587 * g + 0.114 * b;
+    if (grey) rows[t++] = 0.299 * r + 0.587 * g + 0.114 * b;
+    else {
+      rows[t] = r;
+      rows[t + 1] = g;
+      rows[t + 2] = b;
+      t += 3;
+    }
   }
 }
 
