@@ -28,7 +28,7 @@
  * a person of its own, derived from a random earlier template with face-shaped noise; each one has
  * another person at ≈0.72 cosine, which the duplicate check would refuse.
  */
-import { seededRandom } from '../src/domain/random.ts';
+import { gaussian, seededRandom } from '../src/domain/random.ts';
 
 export const DIMS = 512;
 
@@ -362,18 +362,28 @@ export class RealisticPeople implements PeopleGenerator {
     }
     if (noise && this.#subspace) {
       // A re-capture is still a face embedding: its noise stays in the real subspace too.
-      const { basis, k } = this.#subspace;
-      const scale = QUERY_NOISE / Math.sqrt(k);
-      for (let i = 0; i < k; i++) {
-        const w = scale * Math.sqrt(-2 * Math.log(1 - noise())) * Math.cos(2 * Math.PI * noise());
-        for (let j = 0; j < DIMS; j++) v[j]! += w * basis[i * DIMS + j]!;
-      }
+      this.#drawSubspaceWeights(noise);
+      this.#addSubspaceDirection(QUERY_NOISE / Math.sqrt(this.#subspace.k), v);
     } else if (noise) {
       gaussianInto(noise, this.#gauss);
       const scale = QUERY_NOISE / Math.sqrt(DIMS);
       for (let j = 0; j < DIMS; j++) v[j]! += scale * this.#gauss[j]!;
     }
     normalizeInto(v, out);
+  }
+
+  /** One standard-normal weight per direction of the real subspace, into #subspaceWeights. */
+  #drawSubspaceWeights(random: () => number): void {
+    for (let i = 0; i < this.#subspace!.k; i++) this.#subspaceWeights[i] = gaussian(random);
+  }
+
+  /** out += scale · Σ weightᵢ · directionᵢ over the real subspace (the weights last drawn). */
+  #addSubspaceDirection(scale: number, out: Float32Array): void {
+    const { basis, k } = this.#subspace!;
+    for (let i = 0; i < k; i++) {
+      const w = scale * this.#subspaceWeights[i]!;
+      for (let j = 0; j < DIMS; j++) out[j]! += w * basis[i * DIMS + j]!;
+    }
   }
 
   /** mean + spread · (√(1−s) · mix of real identities' offsets + √s · random unit direction: isotropic, or in the real subspace). */
@@ -393,17 +403,12 @@ export class RealisticPeople implements PeopleGenerator {
       // Face-shaped: a random direction inside the subspace real embeddings span, every principal
       // direction weighted alike (the draws are made even when the centre is reused, so that
       // the random stream that follows stays the same).
-      const { basis, k } = this.#subspace!;
-      const weights = this.#subspaceWeights;
-      for (let i = 0; i < k; i++) weights[i] = Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
+      this.#drawSubspaceWeights(random);
       const g = this.#gauss;
       if (this.#lastCentreSeed === seed) g.set(this.#lastDirection);
       else {
         g.fill(0);
-        for (let i = 0; i < k; i++) {
-          const w = weights[i]!;
-          for (let j = 0; j < DIMS; j++) g[j]! += w * basis[i * DIMS + j]!;
-        }
+        this.#addSubspaceDirection(1, g);
         this.#lastDirection.set(g);
         this.#lastCentreSeed = seed;
       }

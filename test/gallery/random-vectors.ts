@@ -1,12 +1,8 @@
 /** Seeded random unit vectors for gallery tests (no datasets in tests). */
 
-export { seededRandom } from '../../src/domain/random.ts';
+import { gaussian } from '../../src/domain/random.ts';
 
-/** A standard normal sample (Box–Muller). */
-export function gaussian(random: () => number): number {
-  const u = 1 - random();
-  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * random());
-}
+export { gaussian, seededRandom } from '../../src/domain/random.ts';
 
 export function normalize(v: Float32Array): Float32Array {
   let s = 0;
