@@ -165,6 +165,24 @@ describe('GalleryService (real SQLite store, real gallery)', () => {
     expect(gallery.searchOthers(probe, 0.9999, own.id, 3)).toEqual([]);
   });
 
+  it('rebuilds on its periodic check an HNSW index the gallery has shrunk out of', async () => {
+    const gallery = await started({ saveEveryMs: 1000, hnswAboveTemplates: 40 });
+    const person = await store.people.create({ name: 'P' });
+    const templates = [];
+    for (let seed = 1; seed <= 50; seed++) templates.push(await addTemplate(gallery, person.id, seed));
+    const kindBecomes = async (kind: string): Promise<void> => {
+      for (let waited = 0; (await gallery.status()).kind !== kind && waited < 10_000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
+    };
+    await kindBecomes('hnsw'); // the background switch
+    expect((await gallery.status()).kind).toBe('hnsw');
+    for (const t of templates.slice(0, 40)) await gallery.commit((tx) => tx.templates.delete(t.id));
+    await kindBecomes('exact'); // the next periodic check (every second here)
+    const status = await gallery.status();
+    expect(status.kind).toBe('exact');
+    expect(status.size).toBe(10);
+    expect(status.rebuildReason).toContain('shrank to 10 templates');
+  });
+
   it('saves periodically when changed', async () => {
     const gallery = await started({ saveEveryMs: 1000 });
     const person = await store.people.create({ name: 'P' });

@@ -289,8 +289,10 @@ export class GalleryService {
     try {
       await this.syncWithStore();
       if (this.#gallery.wantsRebuild(this.modelId)) {
-        const subspace = this.#gallery.subspaceStatus(this.modelId);
-        const why = subspace && subspace.outside > 0 ? `${subspace.outside} templates added outside the index's subspace` : 'the gallery shrank below the HNSW size';
+        const why =
+          this.size < this.#gallery.exactBelow
+            ? `the gallery shrank to ${this.size} templates, below ${this.#gallery.exactBelow}: back to exact search`
+            : `${this.#gallery.subspaceStatus(this.modelId)?.outside ?? 0} templates were added outside the HNSW index's subspace`;
         await this.#lock.run(() => this.#rebuild(why));
       }
       await this.save();
