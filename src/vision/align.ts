@@ -322,15 +322,15 @@ function axisTaps(
   let twoTaps = maxTaps === 2;
   let first = last;
   let lastRead = 0;
+  let reads = 0;
   for (let o = 0; o < outSize; o++) {
     if (count[o] !== 2) twoTaps = false;
+    reads += count[o]!;
     for (let k = o * maxTaps, end = k + count[o]!; k < end; k++) {
       first = Math.min(first, index[k]!);
       lastRead = Math.max(lastRead, index[k]!);
     }
   }
-  let reads = 0;
-  for (let o = 0; o < outSize; o++) reads += count[o]!;
   return { index, weights, count, maxTaps, twoTaps, first, last: lastRead, dense: reads >= lastRead - first + 1 };
 }
 
