@@ -15,7 +15,8 @@
  * /work/shared/datasets is there, else the face-api demo photos.
  *
  * Options: --seconds N (stream length, default 60), --capacity-seconds N (default 15),
- * --naive-frames N (default: every streamed frame), --workers N (default 2).
+ * --naive-frames N (default: every streamed frame), --workers N (default 2), --in-flight N (realtime.framesInFlight;
+ * default 0: one frame of a camera per worker).
  */
 import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
@@ -37,6 +38,7 @@ import { mb, median, option, printTable, quantile, sleep, slope, writeResults } 
 const SECONDS = option('seconds', 60);
 const CAPACITY_SECONDS = option('capacity-seconds', 15);
 const WORKERS = option('workers', 2);
+const FRAMES_IN_FLIGHT = option('in-flight', 0);
 const INPUT_FPS = 30;
 const NAIVE_FRAMES = option('naive-frames', Math.round(SECONDS * INPUT_FPS));
 const WARM_UP_S = Math.min(10, SECONDS / 4);
@@ -217,7 +219,7 @@ async function main(): Promise<void> {
     vision: { workers: WORKERS },
     gallery: { saveEveryMs: 3_600_000 },
     // No processing rate limit: the pipeline takes every frame it can.
-    realtime: { defaultMaxFps: 0 },
+    realtime: { defaultMaxFps: 0, framesInFlight: FRAMES_IN_FLIGHT },
     sources: { stream: { maxMessagesPerSecond: 1000 } },
   });
   const logs: string[] = [];

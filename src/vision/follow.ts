@@ -2,6 +2,7 @@ import type { FollowAnchor, FollowState } from '../domain/tracker.ts';
 import type { Box, Point, RgbImage } from '../domain/types.ts';
 import { resizeRegionToTensor, ResizeScratch, type TensorFormat } from './align.ts';
 import { FaceStatsScratch } from './face-stats.ts';
+import type { PixelBuffers } from './image.ts';
 
 /*
  * Following a face between detector runs (MediaPipe-style): the landmark model alone runs on the
@@ -36,11 +37,22 @@ export class FollowScratch {
   /** For the quality statistics of every analysed face: a 112×112 crop and its taps, not made anew per face. */
   readonly faceStats = new FaceStatsScratch();
   private frameBuffer = new Uint8Array(0);
+  private frameBufferHeld = false;
 
-  /** A full-frame RGB buffer for partial decodes (analyzeFollowedFrame), reused while the frame size stays. */
-  frame(length: number): Uint8Array {
-    if (this.frameBuffer.length !== length) this.frameBuffer = new Uint8Array(length);
-    return this.frameBuffer;
+  /**
+   * Runs fn with somewhere to decode a frame's pixels: one buffer, reused from frame to frame
+   * while the size stays (a 640×480 frame is 0.9 MB, which would otherwise be garbage 30 times a
+   * second). The pool gives a worker one job at a time; should runs overlap, the later ones
+   * allocate their own.
+   */
+  async withFrameBuffer<T>(fn: (pixels: PixelBuffers | undefined) => Promise<T>): Promise<T> {
+    if (this.frameBufferHeld) return fn(undefined);
+    this.frameBufferHeld = true;
+    try {
+      return await fn((bytes) => (this.frameBuffer.length === bytes ? this.frameBuffer : (this.frameBuffer = new Uint8Array(bytes))));
+    } finally {
+      this.frameBufferHeld = false;
+    }
   }
 }
 
@@ -147,8 +159,7 @@ function columnCellsFor(width: number, step: number): Uint16Array {
 
 /**
  * Mean grey level per cell of a 64 × 48 grid over the frame, sampling every other pixel (every
- * pixel of an image under 4 pixels per cell, such as a frame decoded at ⅛ scale, whose pixels are
- * already the means of 8 × 8 blocks). Integer arithmetic (grey × 1000 = 299·R + 587·G + 114·B,
+ * pixel of an image under 4 pixels per cell). Integer arithmetic (grey × 1000 = 299·R + 587·G + 114·B,
  * exact) and a precomputed column → cell map.
  */
 export function sceneThumbnail(image: RgbImage): Uint8Array {

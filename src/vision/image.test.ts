@@ -1,7 +1,8 @@
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { ImageTooLargeError, InvalidImageError } from './errors.ts';
-import { DEFAULT_IMAGE_LIMITS, decodeImage, decodeJpegEighth, decodeJpegRect, encodeJpeg, readJpegHeader } from './image.ts';
+import { DEFAULT_IMAGE_LIMITS, decodeImage, decodePlainJpeg, encodeJpeg, readJpegHeader } from './image.ts';
+import { turboJpeg } from './turbo-jpeg.ts';
 
 const solid = (width: number, height: number) =>
   sharp({ create: { width, height, channels: 3, background: { r: 200, g: 100, b: 50 } } });
@@ -55,49 +56,54 @@ describe('decodeImage', () => {
   });
 });
 
-describe('decodeJpegRect', () => {
-  it('decodes a rectangle of a JPEG exactly as the full decode has it, black elsewhere', async () => {
-    const noisy = Buffer.alloc(64 * 48 * 3);
+describe('decodePlainJpeg', () => {
+  const noisyJpeg = async (width: number, height: number): Promise<Buffer> => {
+    const noisy = Buffer.alloc(width * height * 3);
     for (let i = 0; i < noisy.length; i++) noisy[i] = (i * 37) % 251;
-    const jpeg = await sharp(noisy, { raw: { width: 64, height: 48, channels: 3 } }).jpeg({ quality: 85 }).toBuffer();
-    const header = readJpegHeader(jpeg)!;
-    expect(header).toEqual({ width: 64, height: 48, exif: false });
-    const full = await decodeImage(jpeg);
-    const rect = { left: 10, top: 5, width: 30, height: 20 };
-    const part = (await decodeJpegRect(jpeg, header, rect, new Uint8Array(64 * 48 * 3)))!;
-    expect([part.width, part.height]).toEqual([64, 48]);
-    let inside = 0;
-    let outside = 0;
-    for (let y = 0; y < 48; y++) {
-      for (let x = 0; x < 64; x++) {
-        for (let c = 0; c < 3; c++) {
-          const i = (y * 64 + x) * 3 + c;
-          const within = x >= 10 && x < 40 && y >= 5 && y < 25;
-          if (within) inside = Math.max(inside, Math.abs(part.data[i]! - full.data[i]!));
-          else outside = Math.max(outside, part.data[i]!);
-        }
-      }
+    return sharp(noisy, { raw: { width, height, channels: 3 } }).jpeg({ quality: 85 }).toBuffer();
+  };
+
+  it('decodes a plain JPEG with libjpeg-turbo, within its fast IDCT of what libvips gives, and decodeImage takes this path', async () => {
+    expect(turboJpeg).not.toBeNull();
+    const jpeg = await noisyJpeg(64, 48);
+    expect(readJpegHeader(jpeg)).toEqual({ width: 64, height: 48, exif: false, icc: false });
+    const plain = decodePlainJpeg(jpeg)!;
+    expect([plain.width, plain.height, plain.data.length]).toEqual([64, 48, 64 * 48 * 3]);
+    const vips = await sharp(jpeg).raw().toBuffer();
+    let max = 0;
+    let sum = 0;
+    for (let i = 0; i < vips.length; i++) {
+      const d = Math.abs(vips[i]! - plain.data[i]!);
+      max = Math.max(max, d);
+      sum += d;
     }
-    expect([inside, outside]).toEqual([0, 0]);
+    expect(sum / vips.length).toBeLessThan(1.5);
+    expect(max).toBeLessThanOrEqual(8);
+    expect(Buffer.from((await decodeImage(jpeg)).data).equals(Buffer.from(plain.data))).toBe(true);
   });
 
-  it('declines what the full decode must handle: EXIF, not JPEG, a rect outside the image', async () => {
-    const plain = await solid(40, 30).jpeg().toBuffer();
+  it('writes into the buffer it is given when the size fits, a new one otherwise', async () => {
+    const jpeg = await noisyJpeg(40, 30);
+    const fits = new Uint8Array(40 * 30 * 3);
+    const into = (await decodeImage(jpeg, DEFAULT_IMAGE_LIMITS, () => fits)).data;
+    expect(into.buffer).toBe(fits.buffer);
+    const small = new Uint8Array(10);
+    const fresh = decodePlainJpeg(jpeg, DEFAULT_IMAGE_LIMITS, () => small)!;
+    expect(fresh.data.buffer).not.toBe(small.buffer);
+    expect(Buffer.from(fresh.data).equals(Buffer.from(into))).toBe(true);
+  });
+
+  it('declines what libvips must handle: EXIF, an ICC profile, not JPEG, past maxSidePx, damaged data', async () => {
     const rotated = await solid(40, 30).jpeg().withMetadata({ orientation: 6 }).toBuffer();
     expect(readJpegHeader(rotated)?.exif).toBe(true);
-    expect(await decodeJpegRect(rotated, readJpegHeader(rotated)!, { left: 0, top: 0, width: 8, height: 8 }, new Uint8Array(40 * 30 * 3))).toBeNull();
-    expect(readJpegHeader(await solid(40, 30).png().toBuffer())).toBeNull();
-    expect(await decodeJpegRect(plain, readJpegHeader(plain)!, { left: 35, top: 0, width: 8, height: 8 }, new Uint8Array(40 * 30 * 3))).toBeNull();
-  });
-});
-
-describe('decodeJpegEighth', () => {
-  it('decodes at ⅛ scale, each pixel near the mean of its 8 × 8 block; declines frames under the minimum size', async () => {
-    const jpeg = await solid(640, 480).jpeg().toBuffer();
-    const small = (await decodeJpegEighth(jpeg, readJpegHeader(jpeg)!, DEFAULT_IMAGE_LIMITS, 512, 384))!;
-    expect([small.width, small.height]).toEqual([80, 60]);
-    expect(Math.abs(small.data[0]! - 200)).toBeLessThan(4);
-    const little = await solid(320, 240).jpeg().toBuffer();
-    expect(await decodeJpegEighth(little, readJpegHeader(little)!, DEFAULT_IMAGE_LIMITS, 512, 384)).toBeNull();
+    expect(decodePlainJpeg(rotated)).toBeNull();
+    const profiled = await solid(40, 30).jpeg().withIccProfile('p3').toBuffer();
+    expect(readJpegHeader(profiled)?.icc).toBe(true);
+    expect(decodePlainJpeg(profiled)).toBeNull();
+    expect(decodePlainJpeg(await solid(40, 30).png().toBuffer())).toBeNull();
+    const plain = await noisyJpeg(64, 48);
+    expect(decodePlainJpeg(plain, { ...DEFAULT_IMAGE_LIMITS, maxSidePx: 32 })).toBeNull();
+    expect(decodePlainJpeg(plain, { ...DEFAULT_IMAGE_LIMITS, formats: ['png'] })).toBeNull();
+    expect(decodePlainJpeg(plain.subarray(0, Math.floor(plain.length * 0.6)))).toBeNull();
   });
 });

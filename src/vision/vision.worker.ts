@@ -2,10 +2,10 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { VisionConfig } from '../config/config.ts';
 import type { DetectedFace } from '../domain/types.ts';
 import type { AnalyzeOptions, AnalyzeResult, EmbedFacesOptions, EmbedFacesResult } from './analysis.ts';
-import { analyzeFollowedFrame, analyzeImage, analyzeStaticFrame, embedDetectedFaces, jpegScene, type JpegScene, WallClockProfiler } from './analyze.ts';
+import { analyzeImage, embedDetectedFaces, WallClockProfiler } from './analyze.ts';
 import { createFaceEngine } from './engine-factory.ts';
 import { VisionError } from './errors.ts';
-import { FollowScratch, sceneThumbnail } from './follow.ts';
+import { FollowScratch } from './follow.ts';
 import { decodeImage } from './image.ts';
 
 export interface WorkerStartup {
@@ -56,26 +56,12 @@ async function main(): Promise<void> {
       }
       try {
         const profiler = new WallClockProfiler();
-        // A camera frame's scene thumbnail from a ⅛-scale decode, made at most once per frame.
-        let scene: Promise<JpegScene | null> | undefined;
-        const sceneOf = (): Promise<JpegScene | null> => (scene ??= jpegScene(request.bytes, config, profiler));
-        if (request.type === 'analyze') {
-          // A followed camera frame needs only the part of it around its faces, an unchanged scene
-          // only its thumbnail (null: decode it all).
-          const partial =
-            (await analyzeFollowedFrame(engine, request.bytes, request.options, config, profiler, followScratch)) ??
-            (await analyzeStaticFrame(request.options, profiler, sceneOf));
-          if (partial) {
-            port.postMessage({ type: 'result', id: request.id, result: partial } satisfies WorkerReply);
-            return;
-          }
-        }
-        const image = await profiler.measure('decode', () => decodeImage(request.bytes, config.image));
-        const thumbnailOf = async (): Promise<Uint8Array> => (request.type === 'analyze' && request.options.follow ? (await sceneOf())?.thumbnail : undefined) ?? sceneThumbnail(image);
-        const result =
-          request.type === 'analyze'
-            ? await analyzeImage(engine, image, request.options, config, profiler, followScratch, thumbnailOf)
-            : await embedDetectedFaces(engine, image, request.faces, request.options, profiler);
+        const result = await followScratch.withFrameBuffer(async (pixels) => {
+          const image = await profiler.measure('decode', () => decodeImage(request.bytes, config.image, pixels));
+          return request.type === 'analyze'
+            ? analyzeImage(engine, image, request.options, config, profiler, followScratch)
+            : embedDetectedFaces(engine, image, request.faces, request.options, profiler);
+        });
         port.postMessage({ type: 'result', id: request.id, result } satisfies WorkerReply);
       } catch (err) {
         port.postMessage({ type: 'error', id: request.id, error: toErrorInfo(err) } satisfies WorkerReply);

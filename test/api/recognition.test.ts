@@ -63,11 +63,13 @@ describe('recognition API (real server, real models)', () => {
   it('says no_face for an image without faces, and low_quality for a face too small to judge', async () => {
     const none = await device('POST', '/api/v1/recognize', { image: b64(fx.noFace) });
     expect(none.json).toMatchObject({ faces: [], reason: 'no_face' });
-    const tiny = await sharp(fx.a3).resize(70).jpeg().toBuffer();
+    // A 55-px photo: the face is found, ≈43 px across (under quality.minFaceSizePx, 48) and blurred.
+    const tiny = await sharp(fx.a3).resize(55).jpeg().toBuffer();
     const small = await device('POST', '/api/v1/recognize', { image: b64(tiny), cameraId: 'desk' });
     expect(small.json.faces).toHaveLength(1);
     expect(small.json.faces[0]).toMatchObject({ decision: 'unknown', reason: 'low_quality', person: null, similarity: null });
     expect(small.json.faces[0].quality.reasons.length).toBeGreaterThan(0);
+    expect(small.json.faces[0].quality.reasons.join(' ')).toContain('too small');
   });
 
   it('verifies two images, and an image against a person', async () => {
