@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Point, RgbImage } from '../domain/types.ts';
-import { anchorOf, boxFromLandmarks, facePatch, patchCorrelation, plausibleFollow, sceneChanged, sceneThumbnail } from './follow.ts';
+import { anchorOf, boxFromLandmarks, facePatch, FollowScratch, patchCorrelation, plausibleFollow, sceneChanged, sceneThumbnail } from './follow.ts';
 import { seededRandom } from '../domain/random.ts';
 
 function image(width: number, height: number, fill: (x: number, y: number) => number): RgbImage {
@@ -48,5 +48,25 @@ describe('follow helpers', () => {
     const reference = sceneThumbnail(scene);
     expect(sceneChanged(reference, sceneThumbnail(noisy))).toBe(false);
     expect(sceneChanged(reference, sceneThumbnail(withBlob))).toBe(true);
+  });
+});
+
+describe('FollowScratch.withFrameBuffer', () => {
+  it('reuses one frame buffer from run to run while the size stays, and gives an overlapping run none', async () => {
+    const scratch = new FollowScratch();
+    const first = await scratch.withFrameBuffer(async (pixels) => pixels!(12));
+    const again = await scratch.withFrameBuffer(async (pixels) => pixels!(12));
+    expect(again).toBe(first);
+    const resized = await scratch.withFrameBuffer(async (pixels) => pixels!(30));
+    expect(resized).not.toBe(first);
+    expect(resized.length).toBe(30);
+    let inner: unknown = 'unset';
+    await scratch.withFrameBuffer(async () => {
+      inner = await scratch.withFrameBuffer(async (pixels) => pixels);
+    });
+    expect(inner).toBeUndefined();
+    // Released after a failing run too.
+    await expect(scratch.withFrameBuffer(async () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
+    expect(await scratch.withFrameBuffer(async (pixels) => pixels!(30))).toBe(resized);
   });
 });
