@@ -68,7 +68,6 @@ export async function analyzeImage(
   config: Pick<VisionConfig, 'maxFaces' | 'minFaceScore' | 'quality'>,
   profiler: WallClockProfiler = new WallClockProfiler(),
   scratch: FollowScratch = new FollowScratch(),
-  thumbnailOf: () => Promise<Uint8Array> = async () => sceneThumbnail(image),
 ): Promise<AnalyzeResult> {
   const plan = options.follow;
   let detected: DetectedFace[] | null = null;
@@ -77,7 +76,7 @@ export async function analyzeImage(
     detected = await followFaces(engine, image, plan.faces, options, scratch, profiler);
     if (detected) location = { located: 'followed' };
   } else if (plan?.sceneReference) {
-    const thumbnail = await timed(profiler, 'detect', thumbnailOf);
+    const thumbnail = await timed(profiler, 'detect', async () => sceneThumbnail(image));
     if (!sceneChanged(plan.sceneReference, thumbnail)) {
       detected = [];
       location = { located: 'static' };
@@ -89,7 +88,7 @@ export async function analyzeImage(
       { maxFaces: options.maxFaces ?? config.maxFaces, minScore: config.minFaceScore, findSmallFaces: options.findSmallFaces, pose: options.pose },
       profiler,
     );
-    if (plan) location = { located: 'detected', ...(detected.length === 0 ? { sceneThumbnail: await thumbnailOf() } : {}) };
+    if (plan) location = { located: 'detected', ...(detected.length === 0 ? { sceneThumbnail: sceneThumbnail(image) } : {}) };
   }
   return describeFaces(engine, image, detected, location, options, config, profiler, scratch);
 }
