@@ -68,10 +68,20 @@ export interface GalleryOptions {
   hnsw?: HnswIndexOptions;
   exact?: ExactIndexOptions;
   /**
-   * Vectors added between yields to the event loop in rebuilds and background switches. HNSW
-   * inserts cost ≈0.3–1 ms each, so the default 64 keeps the server answering every ≈20–60 ms.
+   * Most vectors added between yields to the event loop in rebuilds and background switches
+   * (default 64); fewer when they take longer than buildSliceMs.
    */
   buildChunkSize?: number;
+  /**
+   * Event-loop time a rebuild or background switch spends adding vectors before it yields
+   * (default 20 ms). An HNSW insert with the default parameters costs ≈1–3 ms once the graph
+   * holds tens of thousands of templates, so a fixed 64 stalled the server for up to ≈200 ms at
+   * a time: camera results and API calls waited behind it for the minutes a build lasts. Rebuilding
+   * 30k templates: event-loop delay p50 / p99 / max 56 / 217 / 249 ms with 64 at a time, 19 / 40 /
+   * 47 ms with 20-ms slices (the rest is learning the subspace), build time within noise; 10-ms
+   * slices cost ≈15 % more build time for the same p99.
+   */
+  buildSliceMs?: number;
   /**
    * Learn a low-rank subspace from the templates when an HNSW index is built and store vectors as
    * coordinates in it (default true; see subspace.ts). Vectors that are not low-rank get none.
@@ -135,12 +145,52 @@ function modelDirName(modelId: string): string {
 
 const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
+/** Sizes the slices of a long build so that each keeps the event loop about budgetMs. */
+export class BuildSlices {
+  #size: number;
+
+  constructor(
+    readonly budgetMs: number,
+    readonly maxSize: number,
+  ) {
+    this.#size = Math.min(8, maxSize);
+  }
+
+  /** Vectors to add in the next slice. */
+  get size(): number {
+    return this.#size;
+  }
+
+  /** Records that the last slice added `count` vectors in `ms`; the next one is sized from that rate. */
+  took(count: number, ms: number): void {
+    if (count <= 0) return;
+    const perVectorMs = Math.max(ms / count, 1e-4);
+    this.#size = Math.max(1, Math.min(this.maxSize, Math.floor(this.budgetMs / perVectorMs)));
+  }
+}
+
+/** index.addMany in budgeted slices with a yield between them; stops early (false) once `wanted` says no. */
+async function addInSlices(index: VectorIndex, ids: readonly string[], vectors: Float32Array, slices: BuildSlices, wanted: () => boolean = () => true): Promise<boolean> {
+  const dims = index.dims;
+  for (let start = 0; start < ids.length; ) {
+    if (!wanted()) return false;
+    const end = Math.min(ids.length, start + slices.size);
+    const began = performance.now();
+    index.addMany(ids.slice(start, end), vectors.subarray(start * dims, end * dims));
+    slices.took(end - start, performance.now() - began);
+    start = end;
+    if (start < ids.length) await yieldToEventLoop();
+  }
+  return true;
+}
+
 export class Gallery {
   readonly hnswAbove: number;
   readonly exactBelow: number;
   readonly #hnswOptions: HnswIndexOptions;
   readonly #exactOptions: ExactIndexOptions;
   readonly #chunkSize: number;
+  readonly #sliceMs: number;
   readonly #learnSubspace: boolean;
   readonly #models = new Map<string, ModelState>();
   /** Rebuilds in flight per model: the newest one's number and the mutations made since it started. */
@@ -154,6 +204,7 @@ export class Gallery {
     this.#hnswOptions = options.hnsw ?? {};
     this.#exactOptions = options.exact ?? {};
     this.#chunkSize = options.buildChunkSize ?? 64;
+    this.#sliceMs = options.buildSliceMs ?? 20;
     this.#learnSubspace = options.subspace ?? true;
   }
 
@@ -308,15 +359,12 @@ export class Gallery {
     // An HNSW index waits for its first SUBSPACE_SAMPLE rows, to learn its subspace from them.
     const firstBatch = useHnsw && this.#learnSubspace ? SUBSPACE_SAMPLE : this.#chunkSize;
     let batchSize = firstBatch;
+    const slices = new BuildSlices(this.#sliceMs, this.#chunkSize);
     const flush = async (): Promise<void> => {
       if (filled > 0 && dims !== undefined) {
         const d = dims;
         index ??= await this.#newHnsw(d, vectors!.subarray(0, filled * d));
-        for (let start = 0; start < filled; start += this.#chunkSize) {
-          const end = Math.min(filled, start + this.#chunkSize);
-          index.addMany(ids.slice(start, end), vectors!.subarray(start * d, end * d));
-          if (end < filled) await yieldToEventLoop();
-        }
+        await addInSlices(index, ids, vectors!.subarray(0, filled * d), slices);
       }
       ids = [];
       filled = 0;
@@ -517,21 +565,22 @@ export class Gallery {
       }
       const hnsw = await this.#newHnsw(state.dims, sample);
       if (state.generation !== generation || this.#models.get(modelId) !== state) return;
+      const current = (): boolean => state.generation === generation && this.#models.get(modelId) === state;
+      const slices = new BuildSlices(this.#sliceMs, this.#chunkSize);
+      const chunk = new Float32Array(this.#chunkSize * state.dims);
       for (let start = 0; start < snapshot.length; start += this.#chunkSize) {
         await yieldToEventLoop();
-        if (state.generation !== generation || this.#models.get(modelId) !== state) return;
         // Ids removed since the snapshot are skipped; the replay below settles everything else.
         const ids: string[] = [];
-        const chunk = new Float32Array(Math.min(this.#chunkSize, snapshot.length - start) * state.dims);
         for (const id of snapshot.slice(start, start + this.#chunkSize)) {
           const vector = exact.vectorOf(id);
           if (!vector) continue;
           chunk.set(vector, ids.length * state.dims);
           ids.push(id);
         }
-        hnsw.addMany(ids, chunk.subarray(0, ids.length * state.dims));
+        if (!(await addInSlices(hnsw, ids, chunk.subarray(0, ids.length * state.dims), slices, current))) return;
       }
-      if (state.generation !== generation || this.#models.get(modelId) !== state) return;
+      if (!current()) return;
       for (const op of state.pending ?? []) {
         if (op.op === 'add') hnsw.add(op.id, op.vector);
         else if (op.op === 'remove') hnsw.remove(op.id);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { IdSetChecksum } from '../../src/domain/id-checksum.ts';
 import { checkDuplicate, decideIdentity } from '../../src/domain/identity.ts';
-import { Gallery, type GalleryRow, type GalleryTemplate } from '../../src/gallery/gallery.ts';
+import { BuildSlices, Gallery, type GalleryRow, type GalleryTemplate } from '../../src/gallery/gallery.ts';
 import { DimensionMismatchError } from '../../src/gallery/vector-index.ts';
 import { perturbed, randomUnitMatrix, seededRandom } from './random-vectors.ts';
 
@@ -245,5 +245,20 @@ describe('Gallery', () => {
     expect(partial.gallery.models()).toEqual(['arcface/v1']);
     // A missing folder is an empty gallery.
     expect((await Gallery.load(join(tmp, 'never-saved'))).gallery.models()).toEqual([]);
+  });
+});
+
+describe('BuildSlices', () => {
+  it('sizes each slice of a build to its time budget, between one vector and the chunk size', () => {
+    const slices = new BuildSlices(10, 64);
+    expect(slices.size).toBe(8);
+    slices.took(8, 24); // 3 ms a vector: 3 fit in 10 ms
+    expect(slices.size).toBe(3);
+    slices.took(3, 60); // 20 ms a vector: still one at a time
+    expect(slices.size).toBe(1);
+    slices.took(1, 0.01); // fast again (an exact index, a small graph): up to the chunk size
+    expect(slices.size).toBe(64);
+    slices.took(0, 100); // nothing added says nothing
+    expect(slices.size).toBe(64);
   });
 });
