@@ -563,9 +563,9 @@ export class Gallery {
         const vector = exact.vectorOf(snapshot[Math.floor((j * snapshot.length) / sampleSize)]!);
         if (vector) sample.set(vector, j * state.dims);
       }
-      const hnsw = await this.#newHnsw(state.dims, sample);
-      if (state.generation !== generation || this.#models.get(modelId) !== state) return;
       const current = (): boolean => state.generation === generation && this.#models.get(modelId) === state;
+      const hnsw = await this.#newHnsw(state.dims, sample);
+      if (!current()) return;
       const slices = new BuildSlices(this.#sliceMs, this.#chunkSize);
       const chunk = new Float32Array(this.#chunkSize * state.dims);
       for (let start = 0; start < snapshot.length; start += this.#chunkSize) {
