@@ -75,7 +75,8 @@ export function decodePlainJpeg(bytes: Uint8Array, limits: ImageLimits = DEFAULT
   if (width * height > limits.maxPixels || Math.max(width, height) > limits.maxSidePx) return null;
   const length = width * height * 3;
   const target = pixels?.(length);
-  const out = target?.byteLength === length ? Buffer.from(target.buffer, target.byteOffset, length) : Buffer.allocUnsafe(length);
+  // allocUnsafeSlow: a small image never lands in a slice of Node's shared pool; its pixels own their buffer.
+  const out = target?.byteLength === length ? Buffer.from(target.buffer, target.byteOffset, length) : Buffer.allocUnsafeSlow(length);
   try {
     const decoded = turboJpeg.decompressSync(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), out, { format: turboJpeg.FORMAT_RGB });
     if (decoded.width !== width || decoded.height !== height || decoded.size !== length) return null;
