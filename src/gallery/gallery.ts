@@ -76,10 +76,9 @@ export interface GalleryOptions {
    * Event-loop time a rebuild or background switch spends adding vectors before it yields
    * (default 20 ms). An HNSW insert with the default parameters costs ≈1–3 ms once the graph
    * holds tens of thousands of templates, so a fixed 64 stalled the server for up to ≈200 ms at
-   * a time: camera results and API calls waited behind it for the minutes a build lasts. Rebuilding
-   * 30k templates: event-loop delay p50 / p99 / max 56 / 217 / 249 ms with 64 at a time, 19 / 40 /
-   * 47 ms with 20-ms slices, build time within noise (10-ms slices cost ≈15 % more build time
-   * for the same p99); 18 / 30 / 58 ms once learnSubspace also paused within its steps.
+   * a time: camera results and API calls waited behind it for the minutes a build lasts.
+   * `npm run bench:gallery-rebuild` (30k templates): event-loop delay p99 246–292 ms before,
+   * 42–70 ms with 20-ms slices, build time the same.
    */
   buildSliceMs?: number;
   /**
