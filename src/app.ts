@@ -92,6 +92,7 @@ export async function createServices(config: Config, log: (message: string) => v
     saveEveryMs: config.gallery.saveEveryMs,
     hnswAboveTemplates: config.gallery.hnswAboveTemplates,
     hnswSubspace: config.gallery.hnswSubspace,
+    hnswExpansionSearch: config.gallery.hnswExpansionSearch,
     // Sealed embeddings must not have clear copies in index files: rebuild at start instead.
     persist: config.trust.embeddingKey === undefined,
     log,

@@ -101,6 +101,14 @@ const gallerySchema = z.strictObject({
    * of its 512 dimensions): same answers, ≈40 % of the memory and distance work. Off: whole vectors.
    */
   hnswSubspace: z.boolean().default(true),
+  /**
+   * Candidates the HNSW search keeps (ef). Recall falls as a gallery grows while ef stays put
+   * (production graph, fr_feature people: recall@1 0.987 at 100k and 0.895 at 300k with 128;
+   * 0.950 / 0.975 at 300k with 256 / 512, for ≈2× / 3.5× the search time), so a large gallery
+   * wants a larger value. Applies to a saved index at the next start (it is not part of the graph).
+   * Unset: DEFAULT_HNSW_PARAMS' (128).
+   */
+  hnswExpansionSearch: z.number().int().min(16).max(4096).optional(),
   /** Save the in-memory index under dataDir/gallery this often (it is rebuilt from the store when missing or out of step), in milliseconds. */
   saveEveryMs: z.number().int().min(1000).default(60_000),
 });

@@ -5,7 +5,7 @@ import { IdSetChecksum, sameIdSet, type IdSetFingerprint } from '../domain/id-ch
 import type { TemplateMatch } from '../domain/identity.ts';
 import { replaceDirAtomically, writeFileSynced } from './atomic-dir.ts';
 import { ExactIndex, type ExactIndexOptions } from './exact-index.ts';
-import { HnswIndex, type HnswIndexOptions } from './hnsw-index.ts';
+import { HnswIndex, type HnswIndexOptions, type HnswParams } from './hnsw-index.ts';
 import { learnSubspace } from './subspace.ts';
 import { DimensionMismatchError, IndexLoadError, type VectorIndex, type VectorIndexKind } from './vector-index.ts';
 
@@ -255,6 +255,12 @@ export class Gallery {
   subspaceStatus(modelId: string): { rank: number; outside: number } | null {
     const index = this.#models.get(modelId)?.index;
     return index instanceof HnswIndex ? index.subspaceStatus() : null;
+  }
+
+  /** The parameters of the model's HNSW index; null when it has none (exact search). */
+  hnswParams(modelId: string): HnswParams | null {
+    const index = this.#models.get(modelId)?.index;
+    return index instanceof HnswIndex ? index.params : null;
   }
 
   /** Why the last background switch to HNSW failed, if it did (the model then stays exact). */

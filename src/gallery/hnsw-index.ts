@@ -45,8 +45,9 @@ export interface HnswParams {
  * takes ≈840 bytes — less than a whole int8 one (≈990). M 32 keeps a whole float16 template
  * (models that are not low-rank) inside 1.5 KiB; M 48 lifts recall@1 by ≈0.01 for ≈130 bytes more.
  * A build expansion of 384 instead of 128 lifts recall (0.990 → 0.997 at ef 128 on the earlier
- * isotropic data) for ≈2× the insert cost. Recall falls with size: raise expansionSearch for
- * galleries of several hundred thousand templates (see the README's gallery section).
+ * isotropic data) for ≈2× the insert cost. Recall falls with size: raise expansionSearch
+ * (gallery.hnswExpansionSearch) for galleries of several hundred thousand templates (see the
+ * README's gallery section).
  */
 export const DEFAULT_HNSW_PARAMS: HnswParams = {
   quantization: 'f16',

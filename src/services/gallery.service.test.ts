@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { migrateToLatest, openDatabase, type Store } from '../store/index.ts';
+import { DEFAULT_HNSW_PARAMS } from '../gallery/hnsw-index.ts';
 import { GalleryService, type GalleryServiceOptions } from './gallery.service.ts';
 
 const MODEL = 'model-a';
@@ -181,6 +182,24 @@ describe('GalleryService (real SQLite store, real gallery)', () => {
     expect(status.kind).toBe('exact');
     expect(status.size).toBe(10);
     expect(status.rebuildReason).toContain('shrank to 10 templates');
+  });
+
+  it('searches HNSW with the configured expansion, and a new value reaches a saved index at the next start', async () => {
+    const first = await started({ hnswAboveTemplates: 40, hnswExpansionSearch: 200 });
+    expect((await first.status()).hnswExpansionSearch).toBeNull(); // exact while small
+    const person = await store.people.create({ name: 'P' });
+    for (let seed = 1; seed <= 50; seed++) await addTemplate(first, person.id, seed);
+    for (let waited = 0; (await first.status()).kind !== 'hnsw' && waited < 10_000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(await first.status()).toMatchObject({ kind: 'hnsw', hnswExpansionSearch: 200 });
+    await first.close();
+
+    const second = await started({ hnswAboveTemplates: 40, hnswExpansionSearch: 300 });
+    expect(await second.status()).toMatchObject({ kind: 'hnsw', startedFrom: 'saved', size: 50, hnswExpansionSearch: 300 });
+    expect(second.search({ vector: unitVector(7), modelId: MODEL }, 1).people[0]?.personId).toBe(person.id);
+    await second.close();
+
+    const unset = await started({ hnswAboveTemplates: 40 });
+    expect((await unset.status()).hnswExpansionSearch).toBe(DEFAULT_HNSW_PARAMS.expansionSearch);
   });
 
   it('saves periodically when changed', async () => {

@@ -31,6 +31,8 @@ export interface GalleryServiceOptions {
   hnswAboveTemplates: number;
   /** Learn a subspace for an HNSW index and store coordinates in it (gallery.hnswSubspace; default true). */
   hnswSubspace?: boolean;
+  /** Candidates an HNSW search keeps (gallery.hnswExpansionSearch; default DEFAULT_HNSW_PARAMS'). */
+  hnswExpansionSearch?: number;
   /**
    * false = the index is never written to disk (and a saved one is deleted at start): with
    * embeddings encrypted at rest, clear copies must not sit in index files; it is rebuilt from the
@@ -64,6 +66,8 @@ export interface GalleryStatus {
   otherModels: { modelId: string; count: number }[];
   /** The HNSW index's subspace: its rank and the templates added outside it since it was learnt (null: whole vectors). */
   subspace: { rank: number; outside: number } | null;
+  /** Candidates the HNSW index's search keeps (ef); null for the exact index. */
+  hnswExpansionSearch: number | null;
 }
 
 type IndexChange = { op: 'add'; template: FaceTemplate } | { op: 'remove'; templateId: string } | { op: 'removePerson'; personId: string };
@@ -240,6 +244,7 @@ export class GalleryService {
       unsaved: this.#unsaved,
       otherModels: counts.filter((c) => c.modelId !== this.modelId),
       subspace: this.#gallery.subspaceStatus(this.modelId),
+      hnswExpansionSearch: this.#gallery.hnswParams(this.modelId)?.expansionSearch ?? null,
     };
   }
 
@@ -282,7 +287,8 @@ export class GalleryService {
   }
 
   #galleryOptions(): GalleryOptions {
-    return { hnswAbove: this.#options.hnswAboveTemplates, subspace: this.#options.hnswSubspace ?? true };
+    const { hnswAboveTemplates, hnswSubspace = true, hnswExpansionSearch } = this.#options;
+    return { hnswAbove: hnswAboveTemplates, subspace: hnswSubspace, hnsw: { expansionSearch: hnswExpansionSearch } };
   }
 
   async #tick(): Promise<void> {

@@ -203,7 +203,7 @@ describe('people and faces API (real server, real models)', () => {
   it('keeps the index across a restart: loaded from disk, and recognition still works', async () => {
     await restart();
     const status = await galleryStatus();
-    expect(status).toMatchObject({ startedFrom: 'saved', size: 3, kind: 'exact', lastCheck: { inStep: true } });
+    expect(status).toMatchObject({ startedFrom: 'saved', size: 3, kind: 'exact', hnswExpansionSearch: null, lastCheck: { inStep: true } });
     expect((await recognize(fx.a3)).faces[0].person.id).toBe(personA.id);
   });
 

@@ -103,6 +103,7 @@ const galleryStatusSchema = z.object({
     .object({ rank: z.number().describe("dimensions the HNSW index stores per template"), outside: z.number().describe('templates added since it was learnt that lie outside it') })
     .nullable()
     .describe('the subspace the HNSW index stores coordinates in; null: whole vectors (exact index, or not low-rank)'),
+  hnswExpansionSearch: z.number().nullable().describe('candidates the HNSW search keeps (gallery.hnswExpansionSearch); null: exact index'),
 });
 
 export const recognitionRoutes: RouteModule = (root, { config, services }) => {
