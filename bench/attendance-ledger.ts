@@ -3,10 +3,10 @@
  * already checked in (every later frame of the day moves the check-out), with the attendance day
  * cached per minute, against attendanceDay computed for every sighting (no cache).
  *
- *   npx tsx bench/attendance-ledger.ts [--calls 200000]
+ *   npm run bench:attendance -- [--calls 200000]
  */
 import { AttendanceLedger, attendanceDay, parseTimeOfDay, type AttendanceRules } from '../src/domain/attendance.ts';
-import { option, printTable } from './report.ts';
+import { option, printTable, writeResults } from './report.ts';
 
 const CALLS = option('calls', 200_000);
 const FRAME_MS = 33;
@@ -44,3 +44,4 @@ printTable(`${CALLS.toLocaleString('en')} calls, one frame every ${FRAME_MS} ms 
   ['AttendanceLedger.observe (day cached per minute)', observe],
   ['attendanceDay (no cache)', uncached],
 ]);
+console.log(`\nresults: ${writeResults('attendance-ledger', { calls: CALLS, frameMs: FRAME_MS, observeMicros: observe, uncachedDayMicros: uncached })}`);
