@@ -23,6 +23,8 @@ export interface SignIn {
 export interface SessionPrincipal {
   principal: Principal;
   csrfToken: string;
+  /** When the session ends (ms since the epoch), unless signed out first. */
+  expiresAt: number;
 }
 
 const NAME_PATTERN = /^[\p{L}\p{N}._@-]{1,64}$/u;
@@ -127,10 +129,10 @@ export class UsersService {
     }
     if (session.userId !== null) {
       const user = await this.users.get(session.userId);
-      return user ? { principal: userPrincipal(user), csrfToken: session.csrfToken } : undefined;
+      return user ? { principal: userPrincipal(user), csrfToken: session.csrfToken, expiresAt: session.expiresAt } : undefined;
     }
     const principal = session.apiKeyId !== null ? await this.auth.principalForKeyId(session.apiKeyId) : undefined;
-    return principal ? { principal, csrfToken: session.csrfToken } : undefined;
+    return principal ? { principal, csrfToken: session.csrfToken, expiresAt: session.expiresAt } : undefined;
   }
 
   async signOut(token: string): Promise<void> {

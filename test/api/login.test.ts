@@ -61,6 +61,9 @@ describe('web UI sign-in (users, sessions, CSRF, lockout)', () => {
 
     const session = await (await asBrowser(b, 'GET', '/api/v1/auth/session')).json();
     expect(session).toMatchObject({ signedIn: true, name: 'ada', level: 'operator', csrfToken: b.csrf });
+    // The session says when it ends, as the sign-in did (it answered null before).
+    expect(typeof ok.json.expiresAt).toBe('number');
+    expect((session as Json).expiresAt).toBe(ok.json.expiresAt);
     expect((await asBrowser(b, 'GET', '/api/v1/people')).status).toBe(200);
     // The operator's scope holds: admin routes are refused.
     expect((await asBrowser(b, 'GET', '/api/v1/keys')).status).toBe(403);

@@ -95,7 +95,7 @@ export const authRoutes: RouteModule = (app, { services }) => {
         level: session.principal.level,
         via: session.principal.userId ? ('password' as const) : ('key' as const),
         csrfToken: session.csrfToken,
-        expiresAt: null,
+        expiresAt: session.expiresAt,
       };
     },
   );
