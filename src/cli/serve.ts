@@ -1,7 +1,29 @@
+import { networkInterfaces } from 'node:os';
 import type { Command } from 'commander';
 import { createApp } from '../app.ts';
 import { maskedConfig } from '../config/config.ts';
 import { configFromOptions, type GlobalOptions } from './options.ts';
+
+const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '[::]']);
+
+/**
+ * The start line: the address Fastify answers (127.0.0.1 for a wildcard host, which tests and
+ * scripts read) and, for a wildcard host, that other machines can connect too, and at what.
+ */
+export function listeningLine(address: string, host: string, detail: string, addresses: string[] = networkAddresses()): string {
+  if (!WILDCARD_HOSTS.has(host)) return `facegate: listening on ${address} (${detail})`;
+  const { port } = new URL(address);
+  const elsewhere = addresses.map((ip) => `http://${ip}:${port}`);
+  return `facegate: listening on ${address} (${detail}; every interface${elsewhere.length ? `, e.g. ${elsewhere.join(', ')}` : ''})`;
+}
+
+/** This machine's external IPv4 addresses (what a camera or kiosk on the network would use). */
+function networkAddresses(): string[] {
+  return Object.values(networkInterfaces())
+    .flatMap((entries) => entries ?? [])
+    .filter((entry) => entry.family === 'IPv4' && !entry.internal)
+    .map((entry) => entry.address);
+}
 
 export function registerServeCommand(program: Command): void {
   program
@@ -17,11 +39,9 @@ export function registerServeCommand(program: Command): void {
       console.log(`facegate: effective configuration\n${JSON.stringify(maskedConfig(config), null, 2)}`);
       const app = await createApp(config, (message) => console.log(`facegate: ${message}`));
       const address = await app.server.listen({ host: config.server.host, port: config.server.port });
-      console.log(`facegate: listening on ${address} (${config.vision.workers} vision workers, engine ${config.vision.engine})`);
+      console.log(listeningLine(address, config.server.host, `${config.vision.workers} vision workers, engine ${config.vision.engine}`));
       if (config.ui.enabled) {
-        const url = new URL(address);
-        if (url.hostname === '0.0.0.0' || url.hostname === '[::]') url.hostname = 'localhost';
-        console.log(`facegate: web UI at ${url.origin}/ (sign in with a user, or with the admin key printed above on a first start)`);
+        console.log(`facegate: web UI at ${new URL(address).origin}/ (sign in with a user, or with the admin key printed above on a first start)`);
       }
       // Graceful shutdown: stop accepting (new requests get 503 while closing), let in-flight requests
       // finish for trust.shutdownGraceMs, then cut what is left; close WebSockets, cameras, the event
