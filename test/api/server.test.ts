@@ -44,6 +44,18 @@ describe('HTTP server (real server on a random port)', () => {
     expect(body).toMatchObject({ status: 404, code: 'not_found', detail: 'no route for GET /api/v1/nope' });
   });
 
+  it('answers a malformed %-escape or an over-long path parameter with problem+json (the router answers these itself)', async () => {
+    const headers = { authorization: `Bearer ${adminKey}` };
+    for (const [path, status, code] of [
+      ['/api/v1/people/%FF', 400, 'bad_url'],
+      [`/api/v1/people/${'x'.repeat(101)}/faces`, 414, 'max_param_length'],
+    ] as const) {
+      const res = await fetch(`${base}${path}`, { headers });
+      expect([path, res.status, res.headers.get('content-type')]).toEqual([path, status, 'application/problem+json; charset=utf-8']);
+      expect(await res.json()).toMatchObject({ status, code });
+    }
+  });
+
   it('serves the OpenAPI document offline at /docs', async () => {
     const res = await fetch(`${base}/docs/json`);
     expect(res.status).toBe(200);
