@@ -206,8 +206,9 @@ export function prepareHardening(app: FastifyInstance): void {
     const body = (route.schema as { body?: unknown } | undefined)?.body;
     if (!body) {
       // No body schema: the route takes no JSON fields at all (multipart routes read request.parts(), not body).
+      // DELETE too: Fastify parses its body, and DELETE /people/{id} {"keepFaces": true} must not erase quietly.
       const methods = ([] as string[]).concat(route.method);
-      if (!methods.some((m) => ['POST', 'PUT', 'PATCH'].includes(m))) return;
+      if (!methods.some((m) => ['POST', 'PUT', 'PATCH', 'DELETE'].includes(m))) return;
       const refuseFields = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
         const value = request.body;
         const empty = value === undefined || value === null || (typeof value === 'object' && !Array.isArray(value) && Object.keys(value).length === 0);

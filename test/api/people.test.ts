@@ -186,6 +186,8 @@ describe('people and faces API (real server, real models)', () => {
       ['POST', `/api/v1/people/${personA.id}/faces`, imageForm([fx.a1], 'photo'), 400, 'validation_failed'],
       ['POST', `/api/v1/people/${personA.id}/faces?allowDuplicate=maybe`, { image: b64(fx.a1) }, 400, 'validation_failed'],
       ['DELETE', `/api/v1/people/${personA.id}/faces/nope`, undefined, 404, 'face_not_found'],
+      // A DELETE takes no body: a field is refused, not ignored while the person is erased.
+      ['DELETE', `/api/v1/people/${personA.id}`, { keepFaces: true }, 400, 'validation_failed'],
     ];
     for (const [method, path, body, status, code] of cases) {
       const res = await call(method, path, body as never);
