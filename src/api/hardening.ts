@@ -165,10 +165,40 @@ export function looseObjectPaths(schema: unknown, path = 'body', seen = new Set<
 }
 
 /**
+ * Where a value holds a NUL character (U+0000) in a string or a key, as "body.people[0].name", or
+ * undefined. Walked without recursion: a body may nest deeper than the stack.
+ */
+export function nulCharacterPath(value: unknown, path: string): string | undefined {
+  const pending: Array<[unknown, string]> = [[value, path]];
+  while (pending.length > 0) {
+    const [v, at] = pending.pop()!;
+    if (typeof v === 'string') {
+      if (v.includes('\u0000')) return at;
+      continue;
+    }
+    if (v === null || typeof v !== 'object' || Buffer.isBuffer(v)) continue;
+    for (const [key, child] of Object.entries(v)) {
+      const childAt = Array.isArray(v) ? `${at}[${key}]` : `${at}.${key}`;
+      if (key.includes('\u0000')) return childAt;
+      pending.push([child, childAt]);
+    }
+  }
+  return undefined;
+}
+
+/**
  * Before installAuth: CORS's catch-all OPTIONS route is public (a preflight carries no credentials),
- * and a route whose JSON body schema would accept unknown fields stops the server from starting.
+ * a route whose JSON body schema would accept unknown fields stops the server from starting, and
+ * text with a NUL character is refused (PostgreSQL cannot store one in a text column: it was a 500
+ * there, and taken on SQLite — now a 400 on both).
  */
 export function prepareHardening(app: FastifyInstance): void {
+  app.addHook('preValidation', async (request, reply) => {
+    for (const [part, value] of [['params', request.params], ['query', request.query], ['body', request.body]] as const) {
+      const at = nulCharacterPath(value, part);
+      if (at) return sendProblem(reply, 400, 'validation_failed', `${at} contains a NUL character (\\u0000)`);
+    }
+  });
   app.addHook('onRoute', (route) => {
     if (route.method === 'OPTIONS' && route.url === '*') route.config = { ...(route.config ?? {}), access: 'public' } as typeof route.config;
   });
@@ -176,8 +206,9 @@ export function prepareHardening(app: FastifyInstance): void {
     const body = (route.schema as { body?: unknown } | undefined)?.body;
     if (!body) {
       // No body schema: the route takes no JSON fields at all (multipart routes read request.parts(), not body).
+      // DELETE too: Fastify parses its body, and DELETE /people/{id} {"keepFaces": true} must not erase quietly.
       const methods = ([] as string[]).concat(route.method);
-      if (!methods.some((m) => ['POST', 'PUT', 'PATCH'].includes(m))) return;
+      if (!methods.some((m) => ['POST', 'PUT', 'PATCH', 'DELETE'].includes(m))) return;
       const refuseFields = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
         const value = request.body;
         const empty = value === undefined || value === null || (typeof value === 'object' && !Array.isArray(value) && Object.keys(value).length === 0);

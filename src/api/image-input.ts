@@ -61,6 +61,8 @@ export async function readMultipart(request: FastifyRequest, allowed: { files: r
         if (!allowed.fields.includes(part.fieldname)) throw new AppError('validation_failed', 400, `unexpected field "${part.fieldname}"`);
         if (part.valueTruncated) throw new AppError('validation_failed', 400, `field "${part.fieldname}" is too long`);
         if (part.fieldname in input.fields) throw new AppError('validation_failed', 400, `field "${part.fieldname}" was sent twice`);
+        // Text PostgreSQL could not store (see nulCharacterPath in hardening.ts).
+        if (String(part.value).includes('\u0000')) throw new AppError('validation_failed', 400, `field "${part.fieldname}" contains a NUL character (\\u0000)`);
         input.fields[part.fieldname] = String(part.value);
       }
     }

@@ -1,6 +1,6 @@
 import Fastify from 'fastify';
 import { describe, expect, it } from 'vitest';
-import { installErrorHandling, lastStorageRefusal } from './problem.ts';
+import { frameworkErrorProblem, installErrorHandling, lastStorageRefusal } from './problem.ts';
 
 /** Throws what the route is given, as a repository call would. */
 async function answer(err: Error): Promise<{ status: number; code: string }> {
@@ -54,5 +54,19 @@ describe('storage errors are 503 with a code naming the cause, never 500', () =>
     await app.inject({ method: 'POST', url: '/ok' });
     expect(lastStorageRefusal(app)).toBeUndefined();
     await app.close();
+  });
+});
+
+describe("errors of Fastify's router itself", () => {
+  it.each([
+    ['a malformed %-escape', '/items/%FF', 400, 'bad_url'],
+    ['a path parameter over maxParamLength', `/items/${'x'.repeat(101)}`, 414, 'max_param_length'],
+  ])('%s is a problem+json answer', async (_name, url, status, code) => {
+    const app = Fastify({ frameworkErrors: frameworkErrorProblem });
+    installErrorHandling(app);
+    app.get('/items/:id', async () => ({ ok: true }));
+    const res = await app.inject({ method: 'GET', url });
+    await app.close();
+    expect([res.statusCode, res.headers['content-type'], (res.json() as { code: string }).code]).toEqual([status, 'application/problem+json; charset=utf-8', code]);
   });
 });

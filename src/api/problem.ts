@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../domain/errors.ts';
 
 /** RFC 9457 problem details, the body of every error answer. */
@@ -19,6 +19,7 @@ const TITLES: Record<number, string> = {
   405: 'Method Not Allowed',
   409: 'Conflict',
   413: 'Content Too Large',
+  414: 'URI Too Long',
   415: 'Unsupported Media Type',
   422: 'Unprocessable Content',
   429: 'Too Many Requests',
@@ -68,6 +69,18 @@ export function installErrorHandling(app: FastifyInstance): void {
   app.setNotFoundHandler((request, reply) =>
     sendProblem(reply, 404, 'not_found', `no route for ${request.method} ${request.url.split('?')[0]}`),
   );
+}
+
+/**
+ * Errors Fastify's router answers before any route, hook or error handler runs: a malformed
+ * %-escape in the path (400) and a path parameter longer than maxParamLength (414). Given as the
+ * server's `frameworkErrors` option, they are problem+json too instead of Fastify's own JSON.
+ */
+export function frameworkErrorProblem(err: FastifyError, _request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  if (err.code === 'FST_ERR_BAD_URL') return sendProblem(reply, 400, 'bad_url', 'the URL path is not valid (a malformed %-escape)');
+  if (err.code === 'FST_ERR_MAX_PARAM_LENGTH') return sendProblem(reply, 414, 'max_param_length', 'a path parameter is too long');
+  reply.log.error({ err }, 'unhandled framework error');
+  return sendProblem(reply, 500, 'internal_error', 'an internal error occurred; it has been logged');
 }
 
 /** The last write the database refused (a 503 storage_* answer), for the health check. */

@@ -22,7 +22,7 @@ import type { VisionPool } from '../vision/vision-pool.ts';
 import { installAuth, maskKeyInUrl } from './auth.ts';
 import { authRoutes } from './routes/auth.routes.ts';
 import { liveRoutes } from './routes/live.routes.ts';
-import { installErrorHandling } from './problem.ts';
+import { frameworkErrorProblem, installErrorHandling } from './problem.ts';
 import { attendanceRoutes } from './routes/attendance.routes.ts';
 import { installHardening, prepareHardening } from './hardening.ts';
 import { installAudit } from './audit.ts';
@@ -123,6 +123,7 @@ export async function buildServer(deps: ServerDeps): Promise<ApiApp> {
     },
     bodyLimit: deps.config.vision.image.maxBytes * 2,
     trustProxy: deps.config.security.trustProxy,
+    frameworkErrors: frameworkErrorProblem,
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);

@@ -6,6 +6,7 @@ import {
   checkInEligibility,
   csvCell,
   csvLine,
+  dayCount,
   dayCounts,
   daysBetween,
   isAttendanceDay,
@@ -81,6 +82,12 @@ describe('attendance day', () => {
     expect(addDays('2026-12-31', 1)).toBe('2027-01-01');
     expect(daysBetween('2026-03-28', '2026-03-30')).toEqual(['2026-03-28', '2026-03-29', '2026-03-30']);
     expect(daysBetween('2026-03-30', '2026-03-28')).toEqual([]);
+    // The last day there is: no day after it is ever computed.
+    expect(daysBetween('9999-12-30', '9999-12-31')).toEqual(['9999-12-30', '9999-12-31']);
+    expect(dayCount('0100-01-01', '9999-12-31')).toBe(3_615_900);
+    expect(dayCount('2026-03-30', '2026-03-28')).toBe(-1);
+    // Years below 100 are not 1900–1999.
+    expect(addDays('0100-01-01', -1)).toBe('0099-12-31');
     expect(isoWeekday('2026-03-29')).toBe(7);
     expect(isoWeekday('2026-03-30')).toBe(1);
     expect(isAttendanceDay('2026-02-29')).toBe(false);

@@ -113,26 +113,32 @@ function formatDay(year: number, month: number, day: number): AttendanceDay {
   return `${pad(year, 4)}-${pad(month)}-${pad(day)}`;
 }
 
-/** A calendar day plus n days (calendar arithmetic, no time zone involved). */
-export function addDays(day: AttendanceDay, n: number): AttendanceDay {
+/** Epoch ms of a day's 00:00 UTC (Date.UTC would read the years 0–99 as 1900–1999). */
+function utcMidnightMs(day: AttendanceDay): number {
   const m = DAY_PATTERN.exec(day);
   if (!m) throw new RangeError(`"${day}" is not a day YYYY-MM-DD`);
-  const d = new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])) + n * MS_PER_DAY);
+  return new Date(0).setUTCFullYear(Number(m[1]), Number(m[2]) - 1, Number(m[3]));
+}
+
+/** A calendar day plus n days (calendar arithmetic, no time zone involved). */
+export function addDays(day: AttendanceDay, n: number): AttendanceDay {
+  const d = new Date(utcMidnightMs(day) + n * MS_PER_DAY);
   return formatDay(d.getUTCFullYear(), d.getUTCMonth() + 1, d.getUTCDate());
 }
 
-/** Days from `from` to `to`, both included; empty when to < from. */
+/** How many days `from` to `to` spans, both included (0 or less when to < from), without listing them. */
+export function dayCount(from: AttendanceDay, to: AttendanceDay): number {
+  return Math.round((utcMidnightMs(to) - utcMidnightMs(from)) / MS_PER_DAY) + 1;
+}
+
+/** Days from `from` to `to`, both included; empty when to < from. Never the day after `to` (9999-12-31 has none). */
 export function daysBetween(from: AttendanceDay, to: AttendanceDay): AttendanceDay[] {
-  const out: AttendanceDay[] = [];
-  for (let d = from; d <= to; d = addDays(d, 1)) out.push(d);
-  return out;
+  return Array.from({ length: Math.max(0, dayCount(from, to)) }, (_, i) => addDays(from, i));
 }
 
 /** ISO weekday of a day: 1 = Monday … 7 = Sunday. */
 export function isoWeekday(day: AttendanceDay): number {
-  const m = DAY_PATTERN.exec(day);
-  if (!m) throw new RangeError(`"${day}" is not a day YYYY-MM-DD`);
-  const w = new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]))).getUTCDay();
+  const w = new Date(utcMidnightMs(day)).getUTCDay();
   return w === 0 ? 7 : w;
 }
 

@@ -5,6 +5,7 @@ import {
   AttendanceLedger,
   csvLine,
   dayCounts,
+  dayCount,
   daysBetween,
   isWorkDay,
   localIso,
@@ -375,8 +376,9 @@ export class AttendanceService implements SightingSink {
     const toDay = to ?? this.dayOf();
     const fromDay = from ?? addDays(toDay, -6);
     if (toDay < fromDay) throw new AppError('validation_failed', 400, `"to" (${toDay}) is before "from" (${fromDay})`);
+    // Counted before the days are listed: a span of centuries is refused at once, not built first.
+    if (dayCount(fromDay, toDay) > MAX_REPORT_DAYS) throw new AppError('validation_failed', 400, `a report covers at most ${MAX_REPORT_DAYS} days`);
     const days = daysBetween(fromDay, toDay);
-    if (days.length > MAX_REPORT_DAYS) throw new AppError('validation_failed', 400, `a report covers at most ${MAX_REPORT_DAYS} days`);
     const presence = await this.deps.store.attendance.presence(fromDay, toDay);
     const people = await this.deps.store.attendance.expectedPeople();
     const departments = [...new Set([...people.map((p) => p.department), ...presence.map((p) => p.department)])].sort((a, b) =>

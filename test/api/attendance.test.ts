@@ -150,6 +150,9 @@ describe('attendance API (real server, real models)', () => {
     ]);
     expect((await operator('GET', '/api/v1/attendance/stats?from=2026-02-30')).status).toBe(400);
     expect((await operator('GET', '/api/v1/attendance/stats?from=2020-01-01&to=2026-01-01')).json).toMatchObject({ status: 400, code: 'validation_failed' });
+    // The last day there is (the days were listed up to the day after it: a 500), and a span of millennia.
+    expect((await operator('GET', '/api/v1/attendance/stats?to=9999-12-31')).json).toMatchObject({ from: '9999-12-25', to: '9999-12-31' });
+    expect((await operator('GET', '/api/v1/attendance/stats?from=0100-01-01&to=9999-12-31')).json).toMatchObject({ status: 400, code: 'validation_failed' });
 
     const history = (await operator('GET', `/api/v1/attendance/people/${anna.id}`)).json;
     expect(history).toMatchObject({ person: { id: anna.id, name: 'Anna' }, total: 1 });

@@ -172,6 +172,9 @@ describe('people and faces API (real server, real models)', () => {
       ['POST', '/api/v1/people', { name: 'X', shoeSize: 44 }, 400, 'validation_failed'],
       ['POST', '/api/v1/people', '{"name": ', 400, ''],
       ['PATCH', `/api/v1/people/${personA.id}`, {}, 400, 'validation_failed'],
+      // Metadata nested past what JSON.stringify can write when it is stored (was a 500).
+      ['POST', '/api/v1/people', `{"name": "Deep", "metadata": {"a": ${'['.repeat(20_000)}${']'.repeat(20_000)}}}`, 400, 'validation_failed'],
+      ['PATCH', `/api/v1/people/${personA.id}`, `{"metadata": ${'{"a": '.repeat(33)}1${'}'.repeat(33)}}`, 400, 'validation_failed'],
       ['GET', '/api/v1/people/not-a-uuid', undefined, 404, 'person_not_found'],
       ['GET', '/api/v1/people/00000000-0000-4000-8000-000000000000/faces', undefined, 404, 'person_not_found'],
       ['POST', `/api/v1/people/${personA.id}/faces`, { image: '%%% not base64 %%%' }, 400, 'invalid_base64'],
@@ -183,6 +186,8 @@ describe('people and faces API (real server, real models)', () => {
       ['POST', `/api/v1/people/${personA.id}/faces`, imageForm([fx.a1], 'photo'), 400, 'validation_failed'],
       ['POST', `/api/v1/people/${personA.id}/faces?allowDuplicate=maybe`, { image: b64(fx.a1) }, 400, 'validation_failed'],
       ['DELETE', `/api/v1/people/${personA.id}/faces/nope`, undefined, 404, 'face_not_found'],
+      // A DELETE takes no body: a field is refused, not ignored while the person is erased.
+      ['DELETE', `/api/v1/people/${personA.id}`, { keepFaces: true }, 400, 'validation_failed'],
     ];
     for (const [method, path, body, status, code] of cases) {
       const res = await call(method, path, body as never);
@@ -190,6 +195,7 @@ describe('people and faces API (real server, real models)', () => {
       expect(res.type).toContain('application/problem+json');
       if (code) expect(res.json.code).toBe(code);
     }
+    expect((await call('PATCH', `/api/v1/people/${personA.id}`, `{"metadata": ${'{"a": '.repeat(32)}1${'}'.repeat(32)}}`)).status).toBe(200);
     // A URL the server may not fetch is a refusal of that image, not a failed request.
     await t.app.close();
     t = await startTestApp(dataDir);

@@ -44,6 +44,18 @@ describe('HTTP server (real server on a random port)', () => {
     expect(body).toMatchObject({ status: 404, code: 'not_found', detail: 'no route for GET /api/v1/nope' });
   });
 
+  it('answers a malformed %-escape or an over-long path parameter with problem+json (the router answers these itself)', async () => {
+    const headers = { authorization: `Bearer ${adminKey}` };
+    for (const [path, status, code] of [
+      ['/api/v1/people/%FF', 400, 'bad_url'],
+      [`/api/v1/people/${'x'.repeat(101)}/faces`, 414, 'max_param_length'],
+    ] as const) {
+      const res = await fetch(`${base}${path}`, { headers });
+      expect([path, res.status, res.headers.get('content-type')]).toEqual([path, status, 'application/problem+json; charset=utf-8']);
+      expect(await res.json()).toMatchObject({ status, code });
+    }
+  });
+
   it('serves the OpenAPI document offline at /docs', async () => {
     const res = await fetch(`${base}/docs/json`);
     expect(res.status).toBe(200);
@@ -94,5 +106,27 @@ describe('HTTP server (real server on a random port)', () => {
     expect(((await res.json()) as { code: string }).code).toBe('validation_failed');
     const bad = await fetch(`${base}/api/v1/keys`, { method: 'POST', headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' }, body: '{"name": ' });
     expect(bad.status).toBe(400);
+  });
+
+  it('refuses text with a NUL character in a path, a query or a body (PostgreSQL cannot store it: a 500 there)', async () => {
+    const headers = { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' };
+    for (const [method, path, body, at] of [
+      ['GET', '/api/v1/people/a%00b', undefined, 'params.id'],
+      ['GET', '/api/v1/people?search=%00', undefined, 'query.search'],
+      ['POST', '/api/v1/people', JSON.stringify({ name: 'Ann\u0000' }), 'body.name'],
+      ['POST', '/api/v1/people', JSON.stringify({ name: 'Ann', metadata: { tags: ['ok', 'x\u0000'] } }), 'body.metadata.tags[1]'],
+      ['POST', '/api/v1/keys', JSON.stringify({ name: 'k', scopes: ['device'], ['\u0000']: 1 }), 'body.\u0000'],
+    ] as const) {
+      const res = await fetch(`${base}${path}`, { method, headers, body });
+      expect([path, res.status, res.headers.get('content-type')]).toEqual([path, 400, 'application/problem+json; charset=utf-8']);
+      expect(await res.json()).toMatchObject({ code: 'validation_failed', detail: `${at} contains a NUL character (\\u0000)` });
+    }
+    const form = new FormData();
+    form.append('cameraId', 'door\u0000');
+    form.append('image', new Blob([new Uint8Array([0xff, 0xd8])], { type: 'image/jpeg' }), 'x.jpg');
+    const multipart = await fetch(`${base}/api/v1/recognize`, { method: 'POST', headers: { authorization: headers.authorization }, body: form });
+    expect([multipart.status, ((await multipart.json()) as { detail: string }).detail]).toEqual([400, 'field "cameraId" contains a NUL character (\\u0000)']);
+    const people = (await (await fetch(`${base}/api/v1/people`, { headers })).json()) as { total: number };
+    expect(people.total).toBe(0);
   });
 });

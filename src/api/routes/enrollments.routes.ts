@@ -5,6 +5,7 @@ import { allows } from '../../services/auth.service.ts';
 import type { NewPerson } from '../../store/index.ts';
 import { decodeBase64Image, readMultipart, registerMultipart } from '../image-input.ts';
 import type { RouteModule } from '../server.ts';
+import { metadataInput } from './people.routes.ts';
 
 /*
  * Enrollment sessions (issue 5): the circular scan over REST (seed 002) and guided multi-angle
@@ -14,15 +15,13 @@ import type { RouteModule } from '../server.ts';
 
 const IMAGE_TYPES = ['image/jpeg', 'image/png', 'image/webp', 'application/octet-stream'];
 
-const metadataSchema = z.record(z.string(), z.unknown());
-
 const personBody = z.strictObject({
   externalId: z.string().trim().min(1).max(200).nullable().optional(),
   name: z.string().trim().min(1).max(200),
   email: z.string().trim().max(320).nullable().optional(),
   department: z.string().trim().max(200).nullable().optional(),
   type: z.string().trim().max(100).nullable().optional(),
-  metadata: metadataSchema.optional(),
+  metadata: metadataInput.optional(),
 });
 
 const startBody = z.strictObject({

@@ -15,6 +15,29 @@ import type { RouteModule } from '../server.ts';
 
 const metadataSchema = z.record(z.string(), z.unknown());
 
+/** Deepest nesting a person's metadata may have (objects and arrays; the metadata object itself is 1). */
+export const MAX_METADATA_DEPTH = 32;
+
+/** How deep a parsed JSON value nests, counted without recursion and no further than `limit` + 1. */
+function jsonDepth(value: unknown, limit: number): number {
+  let deepest = 0;
+  const pending: Array<[unknown, number]> = [[value, 1]];
+  while (pending.length > 0) {
+    const [v, depth] = pending.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    deepest = Math.max(deepest, depth);
+    if (deepest > limit) break;
+    for (const child of Object.values(v)) pending.push([child, depth + 1]);
+  }
+  return deepest;
+}
+
+/**
+ * Metadata as a request gives it. It is stored as JSON text, and JSON.stringify recurses: a body
+ * nested some thousands deep (which JSON.parse reads) overflowed the stack there, a 500.
+ */
+export const metadataInput = metadataSchema.refine((m) => jsonDepth(m, MAX_METADATA_DEPTH) <= MAX_METADATA_DEPTH, `metadata nests at most ${MAX_METADATA_DEPTH} levels deep`);
+
 export const personSchema = z.object({
   id: z.string(),
   externalId: z.string().nullable(),
@@ -35,7 +58,7 @@ const personFields = {
   department: z.string().trim().max(200).nullable().optional(),
   type: z.string().trim().max(100).nullable().optional().describe('free label: employee, student, visitor…'),
   active: z.boolean().optional(),
-  metadata: metadataSchema.optional().describe('free JSON object'),
+  metadata: metadataInput.optional().describe('free JSON object'),
 };
 
 const createPersonBody = z.strictObject(personFields);
