@@ -224,6 +224,11 @@ export class Gallery {
     return this.#modelOfTemplate(templateId, modelId) !== undefined;
   }
 
+  /** Ids of the model's templates. */
+  templateIds(modelId: string): IterableIterator<string> {
+    return (this.#models.get(modelId)?.personOf ?? new Map<string, string>()).keys();
+  }
+
   personOf(templateId: string, modelId?: string): string | undefined {
     const modelIdFound = this.#modelOfTemplate(templateId, modelId);
     return modelIdFound === undefined ? undefined : this.#models.get(modelIdFound)!.personOf.get(templateId);

@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { migrateToLatest, openDatabase, type Store } from '../store/index.ts';
 import { DEFAULT_HNSW_PARAMS } from '../gallery/hnsw-index.ts';
-import { GalleryService, type GalleryServiceOptions } from './gallery.service.ts';
+import { GalleryService, type GalleryServiceOptions, type RecallCheck } from './gallery.service.ts';
+import { gaussian, seededRandom } from '../domain/random.ts';
+import { normalized } from '../gallery/vector-math.ts';
 
 const MODEL = 'model-a';
 const DIMS = 16;
@@ -200,6 +202,34 @@ describe('GalleryService (real SQLite store, real gallery)', () => {
 
     const unset = await started({ hnswAboveTemplates: 40 });
     expect((await unset.status()).hnswExpansionSearch).toBe(DEFAULT_HNSW_PARAMS.expansionSearch);
+  });
+
+  it('measures its recall against an exact scan of the store: all of it for exact search, a share for HNSW, one check at a time', async () => {
+    // Random 256-d vectors, three per person (how well HNSW does on real-shaped galleries is bench:gallery-recall's to say).
+    const random = seededRandom(5);
+    const wide = (): Float32Array => normalized(Float32Array.from({ length: 256 }, () => gaussian(random)));
+    const gallery = await started({ hnswAboveTemplates: 1000, hnswExpansionSearch: 16 });
+    const addPeople = (count: number) =>
+      gallery.commit(async (tx) => {
+        for (let p = 0; p < count; p++) {
+          const person = await tx.people.create({ name: `P${p}` });
+          for (let i = 0; i < 3; i++) await tx.templates.add({ personId: person.id, modelId: MODEL, embedding: wide(), source: 'import' });
+        }
+      });
+    await addPeople(200);
+    const exact = await gallery.measureRecall(200);
+    expect(exact).toMatchObject({ modelId: MODEL, kind: 'exact', hnswExpansionSearch: null, size: 600, samples: 200, recallAt1: 1, samePersonAt1: 1 });
+
+    await addPeople(800);
+    for (let waited = 0; (await gallery.status()).kind !== 'hnsw' && waited < 30_000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
+    const [hnsw, second] = await Promise.allSettled([gallery.measureRecall(500), gallery.measureRecall(10)]);
+    expect(second).toMatchObject({ status: 'rejected', reason: { code: 'busy', status: 409 } });
+    const check = (hnsw as PromiseFulfilledResult<RecallCheck>).value;
+    expect(check).toMatchObject({ kind: 'hnsw', hnswExpansionSearch: 16, size: 3000, samples: 500 });
+    expect(check.recallAt1).toBeGreaterThan(0.5);
+    expect(check.recallAt1).toBeLessThanOrEqual(1);
+    expect(check.samePersonAt1).toBeGreaterThanOrEqual(check.recallAt1);
+    expect((await gallery.measureRecall(10)).samples).toBe(10); // free again
   });
 
   it('saves periodically when changed', async () => {

@@ -5,6 +5,7 @@ import { AppError } from '../domain/errors.ts';
 import type { IdSetFingerprint } from '../domain/id-checksum.ts';
 import { Gallery, type GalleryMatch, type GalleryOptions, type PeopleSearchResult } from '../gallery/gallery.ts';
 import type { VectorIndexKind } from '../gallery/vector-index.ts';
+import { NearestScan, newView, viewSources, type RecallEstimate, type RecallQuery } from '../gallery/recall-check.ts';
 import type { FaceTemplate, GalleryChecksum, Repositories, Store } from '../store/index.ts';
 
 /*
@@ -70,6 +71,15 @@ export interface GalleryStatus {
   hnswExpansionSearch: number | null;
 }
 
+export interface RecallCheck extends RecallEstimate {
+  modelId: string;
+  kind: VectorIndexKind | 'empty';
+  hnswExpansionSearch: number | null;
+  /** Templates in the gallery when the check began. */
+  size: number;
+  elapsedMs: number;
+}
+
 type IndexChange = { op: 'add'; template: FaceTemplate } | { op: 'remove'; templateId: string } | { op: 'removePerson'; personId: string };
 
 /** Runs async critical sections one at a time, in call order. */
@@ -119,6 +129,7 @@ export class GalleryService {
   #rebuildReason: string | null = null;
   #lastCheck: InStepCheck | null = null;
   #lastSavedAt: number | null = null;
+  #measuringRecall = false;
 
   constructor(store: Store, options: GalleryServiceOptions) {
     this.#store = store;
@@ -246,6 +257,53 @@ export class GalleryService {
       subspace: this.#gallery.subspaceStatus(this.modelId),
       hnswExpansionSearch: this.#gallery.hnswParams(this.modelId)?.expansionSearch ?? null,
     };
+  }
+
+  /**
+   * Estimates the index's recall@1 on this very gallery (src/gallery/recall-check.ts): `samples`
+   * new views of stored templates, each searched in the index and by an exact scan of the store.
+   * Runs beside writes (not under the lock), so a template written during the scan may count on
+   * one side only: an estimate, as its sample size already makes it. One at a time.
+   */
+  async measureRecall(samples: number): Promise<RecallCheck> {
+    if (this.#measuringRecall) throw new AppError('busy', 409, 'a recall measurement is already running; try again when it has finished');
+    this.#measuringRecall = true;
+    try {
+      const started = performance.now();
+      const ids = [...this.#gallery.templateIds(this.modelId)];
+      const queries: RecallQuery[] = [];
+      for (let attempt = 0; ids.length >= 2 && queries.length < samples && attempt < 2 * samples; attempt++) {
+        const view = await this.#newView(ids);
+        if (!view) continue; // a template deleted meanwhile
+        const top = this.#gallery.search(this.modelId, view, 1)[0];
+        queries.push({ vector: view, indexTop: top && { templateId: top.templateId, personId: top.personId } });
+      }
+      const scan = new NearestScan(queries, queries[0]?.vector.length ?? 0);
+      if (queries.length > 0) for await (const batch of this.#store.templates.streamAll(this.modelId)) scan.add(batch);
+      return {
+        modelId: this.modelId,
+        kind: this.#gallery.kind(this.modelId) ?? 'empty',
+        hnswExpansionSearch: this.#gallery.hnswParams(this.modelId)?.expansionSearch ?? null,
+        size: ids.length,
+        ...scan.estimate(),
+        elapsedMs: Math.round(performance.now() - started),
+      };
+    } finally {
+      this.#measuringRecall = false;
+    }
+  }
+
+  /** A new view of a random template (recall-check.ts); null when one of its templates was deleted meanwhile. */
+  async #newView(ids: readonly string[]): Promise<Float32Array | null> {
+    const { templateId, fromId, toId } = await viewSources(
+      ids,
+      (id) => this.#gallery.personOf(id, this.modelId),
+      async (personId) => (await this.#store.templates.listByPerson(personId, { modelId: this.modelId })).map((t) => t.id),
+      Math.random,
+    );
+    const vectorOf = async (id: string): Promise<Float32Array | undefined> => (await this.#store.templates.get(id))?.embedding;
+    const [template, from, to] = await Promise.all([vectorOf(templateId), vectorOf(fromId), vectorOf(toId)]);
+    return template && from && to ? newView(template, from, to) : null;
   }
 
   /** Writes the index under its model folder when it changed since the last save. */

@@ -213,6 +213,17 @@ describe('people and faces API (real server, real models)', () => {
     expect((await recognize(fx.a3)).faces[0].person.id).toBe(personA.id);
   });
 
+  it('measures the index’s recall on the gallery for an admin (exact search: all of it), and checks the body', async () => {
+    const check = await call('POST', '/api/v1/gallery/recall-check', { samples: 10 });
+    expect(check.status).toBe(200);
+    expect(check.json).toMatchObject({ kind: 'exact', size: 3, samples: 10, recallAt1: 1, samePersonAt1: 1, hnswExpansionSearch: null });
+    expect((await call('POST', '/api/v1/gallery/recall-check')).json.samples).toBe(500); // no body: the default
+    const refused = await call('POST', '/api/v1/gallery/recall-check', { samples: 0 });
+    expect(refused.status).toBe(400);
+    expect(refused.type).toContain('application/problem+json');
+    expect((await asOperator('POST', '/api/v1/gallery/recall-check', {})).status).toBe(403);
+  });
+
   it('rebuilds the index at start when its files are gone', async () => {
     await t.app.close();
     await rm(join(dataDir, 'gallery'), { recursive: true, force: true });
