@@ -29,6 +29,7 @@
  * another person at ≈0.72 cosine, which the duplicate check would refuse.
  */
 import { gaussian, seededRandom } from '../src/domain/random.ts';
+import type { GalleryRow } from '../src/gallery/gallery.ts';
 
 export const DIMS = 512;
 
@@ -480,4 +481,15 @@ export class CrowdedPeople implements PeopleGenerator {
     }
     normalizeInto(v, out);
   }
+}
+
+/** The first `count` templates of a generator as gallery rows (ids t0, t1, …; people p0, p1, …). */
+export function galleryRows(people: PeopleGenerator, count: number): GalleryRow[] {
+  const rows: GalleryRow[] = [];
+  for (let i = 0; i < count; i++) {
+    const embedding = new Float32Array(DIMS);
+    people.next(i, embedding);
+    rows.push({ id: `t${i}`, personId: `p${people.personOf(i)}`, embedding });
+  }
+  return rows;
 }

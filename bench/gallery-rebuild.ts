@@ -12,7 +12,7 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Gallery, type GalleryRow } from '../src/gallery/gallery.ts';
 import { realEmbeddings } from './gallery-embeddings.ts';
-import { DIMS, RealisticPeople } from './gallery-people.ts';
+import { galleryRows, RealisticPeople } from './gallery-people.ts';
 import { option, printTable, writeResults } from './report.ts';
 
 const TEMPLATES = option('templates', 30_000);
@@ -40,12 +40,7 @@ async function measure(label: string, rows: GalleryRow[], buildSliceMs: number):
 
 async function main(): Promise<void> {
   const people = new RealisticPeople(await realEmbeddings());
-  const rows: GalleryRow[] = [];
-  for (let i = 0; i < TEMPLATES; i++) {
-    const embedding = new Float32Array(DIMS);
-    people.next(i, embedding);
-    rows.push({ id: `t${i}`, personId: `p${people.personOf(i)}`, embedding });
-  }
+  const rows = galleryRows(people, TEMPLATES);
   const runs = [await measure('64 vectors between yields (before)', rows, 1e9), await measure(`slices of ≈${SLICE_MS} ms`, rows, SLICE_MS)];
   printTable(
     `Gallery.rebuild of ${TEMPLATES} templates into HNSW: event-loop delay`,

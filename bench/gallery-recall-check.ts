@@ -15,7 +15,7 @@ import { Gallery, type GalleryRow } from '../src/gallery/gallery.ts';
 import { NearestScan, newView, VIEW_OFFSET, viewSources, type RecallQuery } from '../src/gallery/recall-check.ts';
 import { seededRandom } from '../src/domain/random.ts';
 import { realEmbeddings } from './gallery-embeddings.ts';
-import { DIMS, RealisticPeople } from './gallery-people.ts';
+import { DIMS, galleryRows, RealisticPeople } from './gallery-people.ts';
 import { option, printTable, writeResults } from './report.ts';
 
 const TEMPLATES = option('templates', 100_000);
@@ -34,12 +34,7 @@ function recallOf(rows: GalleryRow[], queries: RecallQuery[]): { recallAt1: numb
 
 async function main(): Promise<void> {
   const people = new RealisticPeople(await realEmbeddings());
-  const rows: GalleryRow[] = [];
-  for (let i = 0; i < TEMPLATES; i++) {
-    const embedding = new Float32Array(DIMS);
-    people.next(i, embedding);
-    rows.push({ id: `t${i}`, personId: `p${people.personOf(i)}`, embedding });
-  }
+  const rows = galleryRows(people, TEMPLATES);
   const gallery = new Gallery({ hnswAbove: 1000, hnsw: { expansionSearch: 16 } });
   const started = performance.now();
   await gallery.rebuild(MODEL, rows, { expectedCount: rows.length });
