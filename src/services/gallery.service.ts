@@ -266,6 +266,7 @@ export class GalleryService {
    * one side only: an estimate, as its sample size already makes it. One at a time.
    */
   async measureRecall(samples: number): Promise<RecallCheck> {
+    if (this.#closed) throw new AppError('shutting_down', 503, 'the server is shutting down');
     if (this.#measuringRecall) throw new AppError('busy', 409, 'a recall measurement is already running; try again when it has finished');
     this.#measuringRecall = true;
     try {
