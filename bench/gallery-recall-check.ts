@@ -28,7 +28,7 @@ const BATCH = 1000;
 
 function recallOf(rows: GalleryRow[], queries: RecallQuery[]): { recallAt1: number; samePersonAt1: number } {
   const scan = new NearestScan(queries, DIMS);
-  for (let i = 0; i < rows.length; i += BATCH) scan.add(rows.slice(i, i + BATCH).map((r) => ({ id: r.id, personId: r.personId, embedding: r.embedding })));
+  for (let i = 0; i < rows.length; i += BATCH) scan.add(rows.slice(i, i + BATCH));
   return scan.estimate();
 }
 

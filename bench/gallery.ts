@@ -235,7 +235,6 @@ async function measureSize(real: RealEmbeddings, size: number, options: BenchOpt
     if (top.length > 1) top1Gap.push(top[0]!.similarity - top[1]!.similarity);
   }
   for (const query of truth.queries) truth.decisions.push(decide(people, exact.search(query, DECISION_K), DECISION_K));
-  // What the data looks like: how close each synthetic person's nearest other template is.
   // What the data looks like: how close each synthetic template's nearest other person is (above
   // the search threshold, the duplicate check would have refused to enrol it).
   const nearestOther: number[] = [];

@@ -1,3 +1,4 @@
+import type { GalleryRow } from './gallery.ts';
 import { usearch } from './usearch.ts';
 import { dotRow, normalizeInto } from './vector-math.ts';
 
@@ -21,12 +22,6 @@ export interface RecallQuery {
   vector: Float32Array;
   /** The index's top-1 for this query (undefined: it found none). */
   indexTop?: { templateId: string; personId: string };
-}
-
-export interface StoredTemplate {
-  id: string;
-  personId: string;
-  embedding: Float32Array;
 }
 
 export interface RecallEstimate {
@@ -116,7 +111,7 @@ export class NearestScan {
     this.#indexTopSimilarity = queries.map(() => undefined);
   }
 
-  add(batch: readonly StoredTemplate[]): void {
+  add(batch: readonly GalleryRow[]): void {
     const d = this.#dims;
     const n = batch.length;
     if (n === 0 || this.#queries.length === 0) return;

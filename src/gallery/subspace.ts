@@ -86,7 +86,7 @@ export async function learnSubspace(samples: Float32Array, dims: number, options
         const c = dotRow(residual, i, dims, added);
         let e = 0;
         for (let j = 0; j < dims; j++) {
-          const v = residual[i * dims + j]! - c * basis[rank * dims + j]!;
+          const v = residual[i * dims + j]! - c * added[j]!;
           residual[i * dims + j] = v;
           e += v * v;
         }

@@ -296,13 +296,19 @@ export class GalleryService {
 
   /** A new view of a random template (recall-check.ts); null when one of its templates was deleted meanwhile. */
   async #newView(ids: readonly string[]): Promise<Float32Array | null> {
+    // The other person's templates come with their vectors: kept, so `from` and `to` are not read twice.
+    const listed = new Map<string, Float32Array>();
     const { templateId, fromId, toId } = await viewSources(
       ids,
       (id) => this.#gallery.personOf(id, this.modelId),
-      async (personId) => (await this.#store.templates.listByPerson(personId, { modelId: this.modelId })).map((t) => t.id),
+      async (personId) => {
+        const templates = await this.#store.templates.listByPerson(personId, { modelId: this.modelId });
+        for (const t of templates) listed.set(t.id, t.embedding);
+        return templates.map((t) => t.id);
+      },
       Math.random,
     );
-    const vectorOf = async (id: string): Promise<Float32Array | undefined> => (await this.#store.templates.get(id))?.embedding;
+    const vectorOf = async (id: string): Promise<Float32Array | undefined> => listed.get(id) ?? (await this.#store.templates.get(id))?.embedding;
     const [template, from, to] = await Promise.all([vectorOf(templateId), vectorOf(fromId), vectorOf(toId)]);
     return template && from && to ? newView(template, from, to) : null;
   }

@@ -1,14 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { NearestScan, newView, VIEW_OFFSET, viewSources, type RecallQuery, type StoredTemplate } from '../../src/gallery/recall-check.ts';
+import type { GalleryRow } from '../../src/gallery/gallery.ts';
+import { NearestScan, newView, VIEW_OFFSET, viewSources, type RecallQuery } from '../../src/gallery/recall-check.ts';
 import { dot, perturbed, randomUnitMatrix, seededRandom } from './random-vectors.ts';
 
 const DIMS = 32;
 
 /** 120 people with 3 templates each, near their own face; template i belongs to person ⌊i/3⌋. */
-function gallery(): StoredTemplate[] {
+function gallery(): GalleryRow[] {
   const random = seededRandom(11);
   const faces = randomUnitMatrix(random, 120, DIMS);
-  const templates: StoredTemplate[] = [];
+  const templates: GalleryRow[] = [];
   for (let p = 0; p < 120; p++) {
     for (let j = 0; j < 3; j++) {
       templates.push({ id: `t${String(templates.length).padStart(4, '0')}`, personId: `p${p}`, embedding: perturbed(random, faces.subarray(p * DIMS, (p + 1) * DIMS), 0.6) });
@@ -18,7 +19,7 @@ function gallery(): StoredTemplate[] {
 }
 
 /** Each query's nearest template, by a plain loop. */
-function nearest(templates: StoredTemplate[], queries: Float32Array[]): StoredTemplate[] {
+function nearest(templates: GalleryRow[], queries: Float32Array[]): GalleryRow[] {
   return queries.map((q) => {
     let best = templates[0]!;
     for (const t of templates) if (dot(q, t.embedding) > dot(q, best.embedding)) best = t;
@@ -26,7 +27,7 @@ function nearest(templates: StoredTemplate[], queries: Float32Array[]): StoredTe
   });
 }
 
-function scanInBatches(templates: StoredTemplate[], queries: RecallQuery[], batchSize: number): NearestScan {
+function scanInBatches(templates: GalleryRow[], queries: RecallQuery[], batchSize: number): NearestScan {
   const scan = new NearestScan(queries, DIMS);
   for (let i = 0; i < templates.length; i += batchSize) scan.add(templates.slice(i, i + batchSize));
   return scan;
@@ -37,7 +38,7 @@ describe('NearestScan', () => {
   const random = seededRandom(5);
   const views = templates.filter((_, i) => i % 7 === 0).map((t) => perturbed(random, t.embedding, 0.8));
   const truth = nearest(templates, views);
-  const answer = (t: StoredTemplate): RecallQuery['indexTop'] => ({ templateId: t.id, personId: t.personId });
+  const answer = (t: GalleryRow): RecallQuery['indexTop'] => ({ templateId: t.id, personId: t.personId });
 
   it('finds every query’s nearest template over streamed batches of any size', () => {
     const right: RecallQuery[] = views.map((vector, i) => ({ vector, indexTop: answer(truth[i]!) }));
@@ -63,7 +64,7 @@ describe('NearestScan', () => {
   });
 
   it('counts a different template at the same similarity as a hit (a copy of the nearest one)', () => {
-    const copy: StoredTemplate = { id: 'zcopy', personId: truth[0]!.personId, embedding: truth[0]!.embedding.slice() };
+    const copy: GalleryRow = { id: 'zcopy', personId: truth[0]!.personId, embedding: truth[0]!.embedding.slice() };
     const scan = scanInBatches([...templates, copy], [{ vector: views[0]!, indexTop: answer(copy) }], 50);
     expect(scan.estimate()).toEqual({ samples: 1, recallAt1: 1, samePersonAt1: 1 });
   });
@@ -97,7 +98,7 @@ describe('new views', () => {
   });
 
   it('take any other template when the other person has one only, and no view when the two are equal', async () => {
-    const single: StoredTemplate[] = [templates[0]!, { ...templates[3]!, personId: 'solo' }, { ...templates[6]!, personId: 'solo2' }];
+    const single: GalleryRow[] = [templates[0]!, { ...templates[3]!, personId: 'solo' }, { ...templates[6]!, personId: 'solo2' }];
     const ids = single.map((t) => t.id);
     const personOf = (id: string): string | undefined => single.find((t) => t.id === id)?.personId;
     const sources = await viewSources(ids, personOf, (p) => single.filter((t) => t.personId === p).map((t) => t.id), seededRandom(2));

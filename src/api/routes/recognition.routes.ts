@@ -246,18 +246,19 @@ export const recognitionRoutes: RouteModule = (root, { config, services }) => {
           tags: ['recognition'],
           summary: "How often the index's top-1 is the exact top-1 on this gallery (an estimate)",
           description:
-            'Searches `samples` stored templates (at random) for their nearest other template, in the index and by an exact scan of the store, ' +
-            'and answers the share that agree (recallAt1; a different template at the same similarity counts) and that name the same person. ' +
+            'Makes `samples` new views of random stored templates (each moved along the difference between two templates of another person), ' +
+            'searches them in the index and by an exact scan of the store, and answers the share whose top-1 agree ' +
+            '(recallAt1; a different template at the same similarity counts) and that name the same person (samePersonAt1). ' +
             'HNSW recall falls as a gallery grows: raise gallery.hnswExpansionSearch when it is too low. One check at a time (409 while one runs); ' +
             'it takes about as long as reading every embedding from the store.',
-          body: z.strictObject({ samples: z.number().int().min(10).max(5000).optional().describe('templates to search (default 500)') }).nullish(),
+          body: z.strictObject({ samples: z.number().int().min(10).max(5000).optional().describe('new views to search (default 500)') }).nullish(),
           response: {
             200: z.object({
               modelId: z.string(),
               kind: z.enum(['exact', 'hnsw', 'empty']),
               hnswExpansionSearch: z.number().nullable(),
               size: z.number().describe('templates in the gallery when the check began'),
-              samples: z.number().describe('templates searched (those with another template to find)'),
+              samples: z.number().describe('new views searched (fewer than asked when templates were deleted meanwhile; 0 below two templates)'),
               recallAt1: z.number(),
               samePersonAt1: z.number(),
               elapsedMs: z.number(),
